@@ -1,0 +1,12 @@
+"""monai-cwcd: contour-weighted segmentation for MONAI.
+
+Subpackages follow MONAI's layout: ``transforms`` (contour and weight maps), ``losses`` (CWCD and
+its parts, baselines), ``networks`` (PDANet), ``data`` (dataset loaders and the synthetic
+generator), ``handlers`` (ignite handlers the bundles use).
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+__all__ = ["__version__"]
