@@ -1,0 +1,25 @@
+"""Evaluation tools: per-case segmentation metrics from prediction/label folders
+(:func:`evaluate_folders`, behind ``monai-cwcd evaluate``) and the loss comparison
+(:func:`compare_losses`, behind ``monai-cwcd compare`` and ``benchmarks/compare_losses.py``)."""
+
+from __future__ import annotations
+
+from monai_cwcd.evaluation.metrics import (
+    METRICS,
+    evaluate_folders,
+    find_cases,
+    load_label_map,
+    plot_per_class_bars,
+    segmentation_metrics,
+    summarize_cases,
+)
+
+__all__ = [
+    "METRICS",
+    "evaluate_folders",
+    "find_cases",
+    "load_label_map",
+    "plot_per_class_bars",
+    "segmentation_metrics",
+    "summarize_cases",
+]
