@@ -22,6 +22,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
+from monai.transforms.utils import distance_transform_edt
 
 __all__ = [
     "erosion_window",
@@ -29,6 +30,8 @@ __all__ = [
     "label_contour",
     "binary_contour",
     "compact_labels",
+    "rrw_map",
+    "distance_weight_map",
 ]
 
 
@@ -184,3 +187,133 @@ def binary_contour(
     if edge_is_contour:
         contour |= fg & _border_band(mask.shape, dims, before, after, mask.device)
     return contour
+
+
+def _foreground(mask: torch.Tensor) -> torch.Tensor:
+    """Boolean foreground of a binary mask: nonzero, or > 0.5 for floating dtypes (as ``binary_contour``)."""
+    return mask > 0.5 if mask.is_floating_point() else mask != 0
+
+
+def _class_masks(label: torch.Tensor, spatial_dims: int, num_classes: int | None, multi_label: bool) -> torch.Tensor:
+    """One boolean mask per class: ``(..., num_classes, *spatial)`` for a class-index map (one channel,
+    ``multi_label=False``), the foreground of every channel otherwise."""
+    if label.ndim < spatial_dims + 1:
+        raise ValueError(
+            f"expected a channel axis before the {spatial_dims} spatial axes, got shape {tuple(label.shape)}."
+        )
+    if label.shape[-spatial_dims - 1] != 1 or multi_label:
+        return _foreground(label)
+    if num_classes is None:
+        num_classes = int(label.max()) + 1 if label.numel() else 1
+    classes = torch.arange(num_classes, device=label.device).view(-1, *([1] * spatial_dims))
+    return compact_labels(label) == classes
+
+
+def _edt(mask: torch.Tensor, spatial_dims: int) -> torch.Tensor:
+    """Euclidean distance of every voxel of ``mask`` to the nearest voxel outside it (0 outside), per
+    channel, for any leading axes, as float32 on the device of ``mask``. Runs MONAI's
+    ``distance_transform_edt`` (scipy on CPU, cuCIM on CUDA when installed)."""
+    if spatial_dims not in (2, 3):
+        raise ValueError(f"distance maps support 2 or 3 spatial dims, got spatial_dims={spatial_dims}.")
+    spatial = mask.shape[mask.ndim - spatial_dims :]
+    flat = mask.reshape(-1, *spatial)
+    if flat.shape[0] == 0:
+        return torch.zeros(mask.shape, dtype=torch.float32, device=mask.device)
+    dist = distance_transform_edt(flat)
+    return torch.as_tensor(dist, device=mask.device).to(torch.float32).reshape(mask.shape)
+
+
+def rrw_map(
+    label: torch.Tensor, spatial_dims: int, num_classes: int | None = None, multi_label: bool = False
+) -> torch.Tensor:
+    """Rectified region-wise (RRW) map of Valverde et al. (region-wise loss, paper ``004``).
+
+    For every class ``c`` with mask ``G_c`` and ``d(x)`` the Euclidean distance (in voxels) of a voxel
+    ``x`` of ``G_c`` to the nearest voxel outside ``G_c``::
+
+        RRW_c(x) = -d(x) / max_{y in G_c} d(y)   if x in G_c,      RRW_c(x) = 1   otherwise.
+
+    A class absent from a sample gives an all-ones channel; a class that fills the whole sample (no
+    voxel outside it, so ``d`` is undefined) gives an all ``-1`` channel.
+
+    Example:
+        >>> rrw_map(torch.tensor([[[0, 1, 1, 1, 0]]]), spatial_dims=2)
+        tensor([[[-1.0000,  1.0000,  1.0000,  1.0000, -1.0000]],
+        <BLANKLINE>
+                [[ 1.0000, -0.5000, -1.0000, -0.5000,  1.0000]]])
+
+    Args:
+        label: ``(..., 1, *spatial)`` class-index map, or ``(..., C, *spatial)`` binary masks (one-hot or
+            multi-label; nonzero, or > 0.5 for floats, is foreground). Any leading axes (e.g. batch).
+        spatial_dims: number of trailing spatial axes (2 or 3).
+        num_classes: number of classes of a class-index map. Defaults to None (max label + 1).
+        multi_label: treat a single-channel input as a binary mask instead of class indices.
+            Defaults to False.
+
+    Returns:
+        float32 tensor ``(..., num_classes or C, *spatial)`` on the device of ``label``.
+    """
+    masks = _class_masks(label, spatial_dims, num_classes, multi_label)
+    dist = _edt(masks, spatial_dims)
+    sdims = tuple(range(masks.ndim - spatial_dims, masks.ndim))
+    dmax = dist.amax(dim=sdims, keepdim=True)
+    full = masks.all(dim=sdims, keepdim=True)
+    inside = torch.where(full, torch.ones_like(dist), dist / dmax.clamp_min(1.0))
+    return torch.where(masks, -inside, torch.ones_like(dist))
+
+
+def distance_weight_map(
+    label: torch.Tensor,
+    spatial_dims: int,
+    w0: float = 10.0,
+    sigma: float = 5.0,
+    multi_label: bool = False,
+) -> torch.Tensor:
+    """Boundary distance weight map for distance-weighted cross-entropy (DWCE)::
+
+        w(x) = 1 + w0 * exp(-d(x)^2 / (2 * sigma^2)),
+
+    with ``d(x)`` the Euclidean distance (in voxels) of ``x`` to the nearest contour voxel. The contour
+    is the own-class contour of ``label_contour`` (kernel 3, one iteration, the patch edge is not a
+    boundary), i.e. the voxels on both sides of every class boundary, so ``w = 1 + w0`` there and
+    decays towards 1 away from it. For binary / multi-label input it is the union of the channels'
+    contours. A sample without any boundary gets ``w = 1``. ``w0 = 10``, ``sigma = 5`` are the
+    constants of Ronneberger et al.'s U-Net weight map (cited for DWCE by the conference paper).
+
+    Example:
+        >>> distance_weight_map(torch.tensor([[[0, 0, 1, 1, 1, 1]]]), spatial_dims=2, w0=1.0, sigma=1.0)
+        tensor([[[1.6065, 2.0000, 2.0000, 1.6065, 1.1353, 1.0111]]])
+
+    Args:
+        label: ``(..., 1, *spatial)`` class-index map or ``(..., C, *spatial)`` binary masks; any
+            leading axes (e.g. batch).
+        spatial_dims: number of trailing spatial axes (2 or 3).
+        w0: weight added at the boundary. Defaults to 10.0.
+        sigma: decay length in voxels. Defaults to 5.0.
+        multi_label: treat a single-channel input as a binary mask instead of class indices.
+            Defaults to False.
+
+    Returns:
+        float32 tensor ``(..., 1, *spatial)`` on the device of ``label``.
+
+    Raises:
+        ValueError: ``w0 < 0`` or ``sigma <= 0``.
+    """
+    if not float(w0) >= 0:
+        raise ValueError(f"w0 must be >= 0, got {w0}.")
+    if not float(sigma) > 0:
+        raise ValueError(f"sigma must be > 0, got {sigma}.")
+    if label.ndim < spatial_dims + 1:
+        raise ValueError(
+            f"expected a channel axis before the {spatial_dims} spatial axes, got shape {tuple(label.shape)}."
+        )
+    if label.shape[-spatial_dims - 1] == 1 and not multi_label:
+        contour = label_contour(label, spatial_dims, kernel_size=3, iterations=1)
+    else:
+        contour = binary_contour(label, spatial_dims, kernel_size=3, iterations=1)
+        contour = contour.any(dim=-spatial_dims - 1, keepdim=True)
+    dist = _edt(~contour, spatial_dims)
+    sdims = tuple(range(contour.ndim - spatial_dims, contour.ndim))
+    weight = 1.0 + float(w0) * torch.exp(-dist.square() / (2.0 * float(sigma) ** 2))
+    # no contour voxel: scipy's distance is meaningless there, the boundary is infinitely far away
+    return torch.where(contour.any(dim=sdims, keepdim=True), weight, torch.ones_like(weight))
