@@ -1,0 +1,19 @@
+"""Ignite handlers the bundles add to MONAI's: the contour hand-off from batch to loss, atomic
+checkpoints with best-metric bookkeeping, per-class Dice, training curves."""
+
+from __future__ import annotations
+
+from monai_cwcd.handlers.checkpoint import AtomicCheckpointSaver
+from monai_cwcd.handlers.contour_handoff import ContourHandoff
+from monai_cwcd.handlers.metrics import PerClassMeanDice
+from monai_cwcd.handlers.training_curves import TrainingCurvePlotter
+from monai_cwcd.handlers.utils import atomic_write, is_rank0
+
+__all__ = [
+    "AtomicCheckpointSaver",
+    "ContourHandoff",
+    "PerClassMeanDice",
+    "TrainingCurvePlotter",
+    "atomic_write",
+    "is_rank0",
+]

@@ -1,0 +1,182 @@
+"""Checkpoint saver that writes atomically and keeps the best-metric bookkeeping in the checkpoint."""
+
+from __future__ import annotations
+
+import io
+import logging
+import math
+import os
+from collections.abc import Mapping
+from typing import Any
+
+import torch
+from ignite.engine import Engine, Events
+from monai.utils import is_scalar
+
+from monai_cwcd.handlers.utils import atomic_write, is_rank0
+
+__all__ = ["AtomicCheckpointSaver"]
+
+
+class AtomicCheckpointSaver:
+    """Save checkpoints the way MONAI's ``CheckpointSaver`` does (same argument names), but:
+
+    - every file is written to a temporary file and renamed over the destination
+      (``os.replace``), so a run killed during a save never leaves a truncated checkpoint, and a
+      fixed filename (``model.pt``) is overwritten in one step instead of deleted then rewritten;
+    - the best key metric and its epoch are part of the saver's own state (``state_dict`` /
+      ``load_state_dict``) and are written into every checkpoint under ``"checkpointer"``; loading
+      that state (e.g. ``CheckpointLoader(load_dict={"checkpointer": saver, ...})``) restores them
+      into the saver and into the attached engine's ``state.best_metric`` / ``best_metric_epoch``,
+      so a resumed run never overwrites the best model with a worse one;
+    - only rank 0 writes (``torch.distributed`` not initialised counts as rank 0).
+
+    Every value of ``save_dict`` must have ``state_dict()``; files hold plain tensors and Python
+    numbers only, so they load with ``torch.load(..., weights_only=True)``.
+
+    Example:
+        >>> saver = AtomicCheckpointSaver("runs/models", {"model": net}, save_key_metric=True)
+        >>> # saver.attach(validator): writes runs/models/model.pt when the key metric improves
+
+    Args:
+        save_dir: folder of the checkpoints (created when missing).
+        save_dict: ``{name: object with state_dict()}`` to save, e.g. network, optimizer,
+            lr scheduler, trainer.
+        name: logger name; None uses the engine's logger. Defaults to None.
+        save_key_metric: save when the key metric improves (attach to the validator).
+            Defaults to False.
+        key_metric_name: metric in ``engine.state.metrics`` to compare; None uses
+            ``engine.state.key_metric_name``. Defaults to None.
+        key_metric_filename: file of the best model. Defaults to ``"model.pt"``.
+        key_metric_negative_sign: smaller is better (an error-like metric). Defaults to False.
+        key_metric_save_state: also save this saver's state (best metric and epoch) under
+            ``"checkpointer"``. Defaults to True.
+        save_final: save when the engine completes. Defaults to False.
+        final_filename: file of the final checkpoint. Defaults to ``"model_final.pt"``.
+        save_interval: save every N epochs (or iterations with ``epoch_level=False``); 0 disables.
+            Defaults to 0.
+        epoch_level: interval in epochs (True) or iterations (False). Defaults to True.
+        interval_filename: file of the latest interval checkpoint (overwritten each time).
+            Defaults to ``"model_last.pt"``.
+
+    Raises:
+        ValueError: when ``save_dict`` is empty or a value has no ``state_dict``, or nothing is
+            configured to be saved.
+    """
+
+    def __init__(
+        self,
+        save_dir: str,
+        save_dict: Mapping[str, Any],
+        name: str | None = None,
+        save_key_metric: bool = False,
+        key_metric_name: str | None = None,
+        key_metric_filename: str = "model.pt",
+        key_metric_negative_sign: bool = False,
+        key_metric_save_state: bool = True,
+        save_final: bool = False,
+        final_filename: str = "model_final.pt",
+        save_interval: int = 0,
+        epoch_level: bool = True,
+        interval_filename: str = "model_last.pt",
+    ) -> None:
+        if not save_dict:
+            raise ValueError("AtomicCheckpointSaver needs a non-empty save_dict.")
+        for k, v in save_dict.items():
+            if not callable(getattr(v, "state_dict", None)):
+                raise ValueError(f"save_dict['{k}'] ({type(v).__name__}) has no state_dict() method.")
+        if not (save_key_metric or save_final or save_interval > 0):
+            raise ValueError("nothing to save: set save_key_metric, save_final or save_interval > 0.")
+        self.save_dir = str(save_dir)
+        self.save_dict = dict(save_dict)
+        self._name = name
+        self.logger = logging.getLogger(name)
+        self.save_key_metric = save_key_metric
+        self.key_metric_name = key_metric_name
+        self.key_metric_filename = key_metric_filename
+        self.key_metric_negative_sign = key_metric_negative_sign
+        self.key_metric_save_state = key_metric_save_state
+        self.save_final = save_final
+        self.final_filename = final_filename
+        self.save_interval = int(save_interval)
+        self.epoch_level = epoch_level
+        self.interval_filename = interval_filename
+        self.best_metric: float = -1.0
+        self.best_metric_epoch: int = -1
+        self._engine: Engine | None = None
+
+    # -- state ------------------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        """The best-metric bookkeeping: ``{"best_metric": float, "best_metric_epoch": int}``."""
+        return {"best_metric": float(self.best_metric), "best_metric_epoch": int(self.best_metric_epoch)}
+
+    def load_state_dict(self, state_dict: Mapping[str, Any]) -> None:
+        """Restore the best metric and its epoch (also into the attached engine's state).
+
+        Raises:
+            ValueError: when a key is missing.
+        """
+        missing = {"best_metric", "best_metric_epoch"} - set(state_dict)
+        if missing:
+            raise ValueError(f"checkpointer state misses {sorted(missing)}; got keys {sorted(state_dict)}.")
+        self.best_metric = float(state_dict["best_metric"])
+        self.best_metric_epoch = int(state_dict["best_metric_epoch"])
+        if self._engine is not None:
+            self._engine.state.best_metric = self.best_metric
+            self._engine.state.best_metric_epoch = self.best_metric_epoch
+
+    # -- ignite -----------------------------------------------------------------------------------
+    def attach(self, engine: Engine) -> None:
+        """Register the configured saves on ``engine``."""
+        self._engine = engine
+        if self._name is None:
+            self.logger = engine.logger
+        if self.save_key_metric:
+            engine.add_event_handler(Events.EPOCH_COMPLETED, self.metrics_completed)
+        if self.save_interval > 0:
+            event = Events.EPOCH_COMPLETED if self.epoch_level else Events.ITERATION_COMPLETED
+            engine.add_event_handler(event(every=self.save_interval), self.interval_completed)
+        if self.save_final:
+            engine.add_event_handler(Events.COMPLETED, self.completed)
+
+    def metrics_completed(self, engine: Engine) -> None:
+        """Save ``key_metric_filename`` when the key metric beats the best so far."""
+        name = self.key_metric_name or getattr(engine.state, "key_metric_name", None)
+        if name is None or name not in engine.state.metrics:
+            raise ValueError(
+                f"key metric '{name}' not in engine.state.metrics (available: {sorted(engine.state.metrics)})."
+            )
+        value = engine.state.metrics[name]
+        if not is_scalar(value) or math.isnan(float(value)):
+            self.logger.warning(f"key metric '{name}' is {value}: not comparable, no best-model checkpoint saved.")
+            return
+        score = -float(value) if self.key_metric_negative_sign else float(value)
+        best = -self.best_metric if self.key_metric_negative_sign else self.best_metric
+        if self.best_metric_epoch != -1 and score <= best:
+            return
+        self.best_metric, self.best_metric_epoch = float(value), int(engine.state.epoch)
+        path = self.save(self.key_metric_filename)
+        self.logger.info(f"saved best {name}={float(value):.4f} (epoch {self.best_metric_epoch}) to {path}")
+
+    def interval_completed(self, engine: Engine) -> None:
+        """Save ``interval_filename`` (the latest state)."""
+        self.save(self.interval_filename)
+
+    def completed(self, engine: Engine) -> None:
+        """Save ``final_filename``."""
+        path = self.save(self.final_filename)
+        self.logger.info(f"train completed, saved final checkpoint: {path}")
+
+    def save(self, filename: str) -> str:
+        """Write ``{key: obj.state_dict()}`` (plus ``"checkpointer"``) to ``save_dir/filename``
+        atomically, on rank 0 only. Returns the path."""
+        path = os.path.join(self.save_dir, filename)
+        if not is_rank0():
+            return path
+        checkpoint = {k: v.state_dict() for k, v in self.save_dict.items()}
+        if self.key_metric_save_state and "checkpointer" not in checkpoint:
+            checkpoint["checkpointer"] = self.state_dict()
+        buffer = io.BytesIO()
+        torch.save(checkpoint, buffer)
+        atomic_write(path, lambda f: f.write(buffer.getbuffer()))
+        return path
