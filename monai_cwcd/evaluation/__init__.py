@@ -4,6 +4,8 @@
 
 from __future__ import annotations
 
+from monai_cwcd.evaluation.compare import BASELINE_LOSSES, RunConfig, compare_losses, default_configs
+from monai_cwcd.evaluation.report import write_results_doc
 from monai_cwcd.evaluation.metrics import (
     METRICS,
     evaluate_folders,
@@ -15,6 +17,10 @@ from monai_cwcd.evaluation.metrics import (
 )
 
 __all__ = [
+    "BASELINE_LOSSES",
+    "RunConfig",
+    "compare_losses",
+    "default_configs",
     "METRICS",
     "evaluate_folders",
     "find_cases",
@@ -22,4 +28,5 @@ __all__ = [
     "plot_per_class_bars",
     "segmentation_metrics",
     "summarize_cases",
+    "write_results_doc",
 ]
