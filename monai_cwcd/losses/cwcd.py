@@ -1,0 +1,149 @@
+"""Contour-weighted compound loss (CWCD): separable Dice + contour-weighted cross-entropy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import torch
+from monai.utils import LossReduction
+
+from monai_cwcd.losses._utils import ContourLossBase, reduce_loss
+
+__all__ = ["CWCDLoss"]
+
+
+class CWCDLoss(ContourLossBase):
+    """``alpha * SDL + (1 - alpha) * CWCE``, a drop-in replacement for MONAI's ``DiceCELoss``.
+
+    Shapes: ``input`` logits ``(B, C, *spatial)`` (1 to 3 spatial dims); ``target`` ``(B, 1,
+    *spatial)`` class indices (with ``to_onehot_y=True``) or ``(B, C, *spatial)`` one-hot /
+    multi-label; ``contour`` (optional) ``(B, 1, *spatial)`` own-class or ``(B, C, *spatial)``
+    per-class contour from ``monai_cwcd.transforms.ContourWeightMapd``. Without ``contour`` (and no
+    hand-over, see ``set_contour``) the erosion contour ``C = G - erode(G)`` (journal eq. 8) is
+    computed from ``target`` once, on the input's device under ``torch.no_grad()``, and shared by
+    both parts, as is the ``log_softmax`` of the logits.
+
+    Journal eq. 16 (Huang et al., "Partial Decoder Attention Network with Contour Weighted Loss
+    Function for Data-Imbalance Medical Image Segmentation")::
+
+        L_CWCD = alpha * L_SDL + (1 - alpha) * L_CWCE
+
+    with ``L_SDL`` of :class:`~monai_cwcd.losses.SeparableDiceLoss` (eqs. 13-15) and ``L_CWCE`` of
+    :class:`~monai_cwcd.losses.ContourWeightedCELoss` (eq. 11). ``alpha = beta = 0.5``,
+    ``lambda_contour = 2`` are the journal's choices (with ``kernel_size=2, iterations=1,
+    edge_is_contour=True`` for its contours). The conference paper's ``SDL + CWCE`` is twice
+    ``alpha = 0.5``, up to its weight map.
+
+    As in ``DiceCELoss``: the activation flags (``sigmoid``, ``softmax``, ``other_act``),
+    ``squared_pred``, ``smooth_nr``/``smooth_dr`` and ``include_background`` concern the Dice part
+    only; the cross-entropy part always uses the logits and every class (softmax cross-entropy, or
+    per-channel BCE with logits when ``sigmoid=True`` or C == 1); ``weight`` serves both parts (the
+    Dice part drops the background entry with the background). The same argument names and defaults
+    as ``DiceCELoss`` except ``include_background=False``, as in the papers, so
+    ``DiceCELoss(to_onehot_y=True, softmax=True)`` becomes ``CWCDLoss(to_onehot_y=True,
+    softmax=True)``.
+
+    Reduction: per sample, shape (B,) (with ``batch=True`` the sums run over the batch too: shape
+    (1,)); ``reduction="none"`` returns it, ``"mean"``/``"sum"`` reduce it to a scalar.
+
+    Example:
+        >>> import torch
+        >>> from monai_cwcd.losses import CWCDLoss
+        >>> loss_function = CWCDLoss(to_onehot_y=True, softmax=True)  # was DiceCELoss(to_onehot_y=True, softmax=True)
+        >>> logits = torch.randn(2, 4, 16, 16, 16, requires_grad=True)
+        >>> label = torch.randint(0, 4, (2, 1, 16, 16, 16)).float()
+        >>> loss = loss_function(logits, label)
+        >>> loss.backward()
+
+    Args:
+        include_background: keep channel 0 in the Dice part. Defaults to False.
+        to_onehot_y: one-hot encode a ``(B, 1, *)`` class-index target for the Dice part. Defaults to False.
+        sigmoid: sigmoid activation for the Dice part, per-channel BCE for the cross-entropy part.
+            Defaults to False.
+        softmax: softmax activation for the Dice part. Defaults to False.
+        other_act: another activation for the Dice part, e.g. ``torch.tanh``. Defaults to None.
+        squared_pred: squared ``p`` and ``g`` in the Dice denominators. Defaults to False.
+        alpha: weight of the separable Dice part, in [0, 1]. Defaults to 0.5.
+        beta: weight of the contour Dice term inside SDL, in [0, 1]. Defaults to 0.5.
+        lambda_contour: cross-entropy weight ``lambda`` of contour voxels, >= 0. Defaults to 2.0.
+        kernel_size: side of the erosion box (``kernel_size=1`` gives an empty contour). Defaults to 3.
+        iterations: number of erosions. Defaults to 1.
+        edge_is_contour: the patch edge counts as a boundary (scipy's default border, the papers'
+            released behaviour) when True. Defaults to False.
+        pool_classes: SDL sums numerators and denominators over classes before the ratio (the
+            papers' code release). Defaults to False.
+        smooth_nr: added to each Dice numerator. Defaults to 1e-5.
+        smooth_dr: added to each Dice denominator. Defaults to 1e-5.
+        weight: per-class weights, ``C`` entries (background included) or one number: cross-entropy
+            class weights (``pos_weight`` per channel for BCE) and Dice class weights. Defaults to None.
+        reduction: ``"none"`` (per sample, (B,) or (1,)), ``"mean"`` or ``"sum"``. Defaults to ``"mean"``.
+        batch: sum over the batch before every ratio (one value for the batch). Defaults to False.
+
+    Raises:
+        TypeError: ``other_act`` is not callable.
+        ValueError: more than one of ``sigmoid``/``softmax``/``other_act``, ``alpha`` or ``beta``
+            outside [0, 1], ``lambda_contour < 0``, ``kernel_size < 1``, ``iterations < 1``, a negative
+            ``weight``, or in ``forward`` a shape mismatch between input/target/contour, class
+            indices outside ``[0, C-1]`` or non-integral.
+    """
+
+    def __init__(
+        self,
+        include_background: bool = False,
+        to_onehot_y: bool = False,
+        sigmoid: bool = False,
+        softmax: bool = False,
+        other_act: Callable | None = None,
+        squared_pred: bool = False,
+        alpha: float = 0.5,
+        beta: float = 0.5,
+        lambda_contour: float = 2.0,
+        kernel_size: int = 3,
+        iterations: int = 1,
+        edge_is_contour: bool = False,
+        pool_classes: bool = False,
+        smooth_nr: float = 1e-5,
+        smooth_dr: float = 1e-5,
+        weight: Sequence[float] | float | int | torch.Tensor | None = None,
+        reduction: LossReduction | str = LossReduction.MEAN,
+        batch: bool = False,
+    ) -> None:
+        super().__init__(
+            include_background=include_background,
+            to_onehot_y=to_onehot_y,
+            sigmoid=sigmoid,
+            softmax=softmax,
+            other_act=other_act,
+            squared_pred=squared_pred,
+            alpha=alpha,
+            beta=beta,
+            lambda_contour=lambda_contour,
+            kernel_size=kernel_size,
+            iterations=iterations,
+            edge_is_contour=edge_is_contour,
+            pool_classes=pool_classes,
+            smooth_nr=smooth_nr,
+            smooth_dr=smooth_dr,
+            weight=weight,
+            reduction=reduction,
+            batch=batch,
+        )
+
+    def forward(self, input: torch.Tensor, target: torch.Tensor, contour: torch.Tensor | None = None) -> torch.Tensor:
+        """
+        Args:
+            input: logits ``(B, C, *spatial)``.
+            target: ``(B, 1, *spatial)`` class indices or ``(B, C, *spatial)`` one-hot / multi-label.
+            contour: ``(B, 1, *spatial)`` or ``(B, C, *spatial)`` precomputed contour; None uses a
+                contour handed over by ``set_contour`` or computes it on the fly. Defaults to None.
+
+        Returns:
+            the loss, reduced as ``reduction`` says.
+        """
+        ce, sdl = self._terms(input, target, contour, ce=self.alpha < 1.0, dice=self.alpha > 0.0)
+        total = 0.0
+        if sdl is not None:
+            total = self.alpha * sdl
+        if ce is not None:
+            total = total + (1.0 - self.alpha) * ce
+        return reduce_loss(total, self.reduction)
