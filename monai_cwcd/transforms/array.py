@@ -49,14 +49,18 @@ def _is_index_map(x: torch.Tensor, multi_label: bool) -> bool:
     return x.shape[0] == 1 and not multi_label
 
 
-def _check_index_map(x: torch.Tensor, num_classes: int | None, name: str) -> None:
-    """Class indices must be integral, >= 0 and, when ``num_classes`` is given, < num_classes."""
+def _check_index_map(x: torch.Tensor, num_classes: int | None, name: str) -> torch.Tensor:
+    """Validate a class-index map and return it in a compact integer dtype (``compact_labels``).
+
+    Class indices must be integral, >= 0 and, when ``num_classes`` is given, < num_classes.
+    """
     if x.numel() == 0:
-        return
-    if x.dtype == torch.bool:
-        lo, hi = int(x.min()), int(x.max())
-    else:
-        if x.is_floating_point():
+        return compact_labels(x)
+    if x.is_floating_point():
+        # fast path (labels loaded from NIfTI are float): one uint8 round trip checks integral, >= 0
+        # and < 256 at once, and gives the compact labels the kernels want
+        lab = x.to(torch.uint8)
+        if not bool((lab.to(x.dtype) == x).all()):
             bad = ~torch.isfinite(x) | (x != torch.round(x))
             if bool(bad.any()):
                 raise ValueError(
@@ -64,14 +68,20 @@ def _check_index_map(x: torch.Tensor, num_classes: int | None, name: str) -> Non
                     f"{x[bad].flatten()[0].item()} in a label of shape {tuple(x.shape)} (dtype {x.dtype}). "
                     "Use multi_label=True for a binary/probability mask."
                 )
-        lo, hi = x.min().item(), x.max().item()
+            lab = compact_labels(x)
+    else:
+        lab = compact_labels(x)
+    lo = 0 if lab.dtype == torch.uint8 else int(lab.min())
     if lo < 0:
         raise ValueError(f"{name} expects class indices >= 0, got min {lo} in a label of shape {tuple(x.shape)}.")
-    if num_classes is not None and hi >= num_classes:
-        raise ValueError(
-            f"{name} expects class indices < num_classes={num_classes}, got max {hi} "
-            f"in a label of shape {tuple(x.shape)}."
-        )
+    if num_classes is not None:
+        hi = int(lab.max())
+        if hi >= num_classes:
+            raise ValueError(
+                f"{name} expects class indices < num_classes={num_classes}, got max {hi} "
+                f"in a label of shape {tuple(x.shape)}."
+            )
+    return lab
 
 
 class ContourWeightMap(Transform):
@@ -172,12 +182,12 @@ class ContourWeightMap(Transform):
         x, sdims = _as_label_tensor(img, type(self).__name__)
         args = (sdims, self.kernel_size, self.iterations, self.edge_is_contour)
         if _is_index_map(x, self.multi_label):
-            _check_index_map(x, self.num_classes, type(self).__name__)
-            contour = label_contour(x, *args)
+            lab = _check_index_map(x, self.num_classes, type(self).__name__)
+            contour = label_contour(lab, *args)
             if self.per_class:
-                num_classes = self.num_classes if self.num_classes is not None else int(x.max()) + 1
+                num_classes = self.num_classes if self.num_classes is not None else int(lab.max()) + 1
                 classes = torch.arange(num_classes, device=x.device).view(-1, *([1] * sdims))
-                contour = contour & (compact_labels(x) == classes)
+                contour = contour & (lab == classes)
         else:
             contour = binary_contour(x, *args)
         return convert_to_dst_type(contour.to(torch.uint8), dst=img, dtype=torch.uint8)[0]
@@ -231,7 +241,7 @@ class RRWMap(Transform):
         """
         x, sdims = _as_label_tensor(img, type(self).__name__)
         if _is_index_map(x, self.multi_label):
-            _check_index_map(x, self.num_classes, type(self).__name__)
+            x = _check_index_map(x, self.num_classes, type(self).__name__)
         out = rrw_map(x, sdims, num_classes=self.num_classes, multi_label=self.multi_label)
         return convert_to_dst_type(out, dst=img, dtype=torch.float32)[0]
 
@@ -289,6 +299,6 @@ class DistanceWeightMap(Transform):
         """
         x, sdims = _as_label_tensor(img, type(self).__name__)
         if _is_index_map(x, self.multi_label):
-            _check_index_map(x, None, type(self).__name__)
+            x = _check_index_map(x, None, type(self).__name__)
         out = distance_weight_map(x, sdims, w0=self.w0, sigma=self.sigma, multi_label=self.multi_label)
         return convert_to_dst_type(out, dst=img, dtype=torch.float32)[0]

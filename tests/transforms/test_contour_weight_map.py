@@ -85,8 +85,9 @@ def test_num_classes_and_extra_channels():
     assert out.shape == (4, 5, 5) and not out[2:].any()
 
 
-def test_float_label_from_loader_is_accepted():
-    label = blob_labels((12, 13), 3, seed=1)
+@pytest.mark.parametrize("offset", [0, 290])  # uint8 fast path and labels beyond 255
+def test_float_label_from_loader_is_accepted(offset):
+    label = blob_labels((12, 13), 3, seed=1) + offset
     out_f = ContourWeightMap()(label[None].astype(np.float32))
     out_i = ContourWeightMap()(label[None])
     np.testing.assert_array_equal(out_f, out_i)
@@ -117,6 +118,8 @@ def test_types_devices_and_meta(device, ndim):
     [
         ({}, np.array([[[0, -1], [1, 2]]]), r"min -1.*shape \(1, 2, 2\)"),
         ({}, np.array([[[0.0, 1.5], [1.0, 2.0]]]), r"non-integral value 1.5.*shape \(1, 2, 2\)"),
+        ({}, np.array([[[0.0, -3.0], [1.0, 2.0]]], dtype=np.float32), r"min -3"),
+        ({}, np.array([[[0.0, np.nan], [1.0, 2.0]]]), r"non-integral value nan"),
         ({"num_classes": 2}, np.array([[[0, 1], [1, 2]]]), r"num_classes=2.*max 2.*shape \(1, 2, 2\)"),
         ({}, np.zeros((1, 1, 4, 4, 4)), r"\(C, H, W\) or \(C, H, W, D\).*\(1, 1, 4, 4, 4\)"),
         ({}, np.zeros((4,)), r"got shape \(4,\)"),
