@@ -82,10 +82,13 @@ def _one(dataset: str, case_id: str, label_path: str, kernel_size: int, iteratio
         contour = compute_contour_map(dataset, label, kernel_size, iterations, edge_is_contour)
     except Exception as e:
         raise DatasetError(f"case {case_id}: cannot compute the contour of label file {label_path}: {e}") from e
-    if label_path.endswith(".mha"):
-        write_mha(contour, target, reference=ref)
-    else:
-        write_nifti(contour, ref.affine, target, header=ref.header)
+    try:
+        if label_path.endswith(".mha"):
+            write_mha(contour, target, reference=ref)
+        else:
+            write_nifti(contour, ref.affine, target, header=ref.header)
+    except Exception as e:
+        raise DatasetError(f"case {case_id}: cannot write the contour map {target} of label file {label_path}: {e}") from e
     return target
 
 
