@@ -28,7 +28,9 @@ __all__ = ["ContourWeightMap", "RRWMap", "DistanceWeightMap"]
 
 
 def _check_num_classes(num_classes: int | None) -> None:
-    if num_classes is not None and (isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1):
+    if num_classes is None:
+        return
+    if isinstance(num_classes, bool) or int(num_classes) != num_classes or num_classes < 1:
         raise ValueError(f"num_classes must be None or an integer >= 1, got {num_classes!r}.")
 
 
