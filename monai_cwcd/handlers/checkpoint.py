@@ -58,6 +58,9 @@ class AtomicCheckpointSaver:
         epoch_level: interval in epochs (True) or iterations (False). Defaults to True.
         interval_filename: file of the latest interval checkpoint (overwritten each time).
             Defaults to ``"model_last.pt"``.
+        engine_key: also save the state of the engine this saver is attached to under this key
+            (e.g. ``"trainer"``; a config cannot reference the trainer from one of its own
+            handlers without a circular reference). Defaults to None.
 
     Raises:
         ValueError: when ``save_dict`` is empty or a value has no ``state_dict``, or nothing is
@@ -79,8 +82,9 @@ class AtomicCheckpointSaver:
         save_interval: int = 0,
         epoch_level: bool = True,
         interval_filename: str = "model_last.pt",
+        engine_key: str | None = None,
     ) -> None:
-        if not save_dict:
+        if not save_dict and engine_key is None:
             raise ValueError("AtomicCheckpointSaver needs a non-empty save_dict.")
         for k, v in save_dict.items():
             if not callable(getattr(v, "state_dict", None)):
@@ -101,6 +105,7 @@ class AtomicCheckpointSaver:
         self.save_interval = int(save_interval)
         self.epoch_level = epoch_level
         self.interval_filename = interval_filename
+        self.engine_key = engine_key
         self.best_metric: float = -1.0
         self.best_metric_epoch: int = -1
         self._engine: Engine | None = None
@@ -129,6 +134,8 @@ class AtomicCheckpointSaver:
     def attach(self, engine: Engine) -> None:
         """Register the configured saves on ``engine``."""
         self._engine = engine
+        if self.engine_key is not None:
+            self.save_dict[self.engine_key] = engine
         if self._name is None:
             self.logger = engine.logger
         if self.save_key_metric:
