@@ -21,6 +21,7 @@ class ValidateLabel(Transform):
     Place it right after ``LoadImaged`` (before any resampling) so the values are the file's own.
 
     Example:
+        >>> import numpy as np
         >>> ValidateLabel(labels=(0, 1, 2, 4))(np.array([[0, 1, 4]]))
         array([[0, 1, 4]])
 
@@ -58,6 +59,7 @@ class ValidateLabeld(MapTransform):
     """Dictionary twin of :class:`ValidateLabel`; the case id is read from ``data[case_key]``.
 
     Example:
+        >>> import numpy as np
         >>> ValidateLabeld("label", labels=range(16))({"label": np.zeros((1, 2)), "case_id": "amos_0001"})["case_id"]
         'amos_0001'
 
