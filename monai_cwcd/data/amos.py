@@ -81,7 +81,8 @@ def amos_cases(dataset_dir: str | os.PathLike, validate: bool = False) -> list[d
     if not os.path.isfile(meta_path):
         raise DatasetError(
             f"AMOS: no dataset.json in {root!r}. Pass the folder of the AMOS22 release (with dataset.json, "
-            "imagesTr/ and labelsTr/), or run `monai-cwcd demo-data amos` for a synthetic one."
+            "imagesTr/ and labelsTr/) as dataset_dir (bundles: --dataset_dir /path/to/amos22), or use the "
+            "synthetic demo: `monai-cwcd demo-data amos`, or the bundle's demo.json overlay."
         )
     try:
         with open(meta_path) as f:

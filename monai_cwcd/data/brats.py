@@ -55,7 +55,8 @@ def brats_cases(dataset_dir: str | os.PathLike, validate: bool = False) -> list[
     if not folders:
         raise DatasetError(
             f"BraTS: no {_PREFIX}* case folder in {root!r}. Pass the folder of the BraTS 2021 training "
-            "data, or run `monai-cwcd demo-data brats` for a synthetic one."
+            "data as dataset_dir (bundles: --dataset_dir /path/to/brats2021), or use the synthetic demo: "
+            "`monai-cwcd demo-data brats`, or the bundle's demo.json overlay."
         )
     check_unique_ids([(os.path.basename(p), p) for p in folders], "BraTS")
     cases = []

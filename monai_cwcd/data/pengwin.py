@@ -173,7 +173,8 @@ def pengwin_cases(dataset_dir: str | os.PathLike, validate: bool = False) -> lis
     if not images:
         raise DatasetError(
             f"PENGWIN: no PENGWIN_CT_train_images*/*.mha in {root!r}. Pass the folder of the PENGWIN task 1 "
-            "release, or run `monai-cwcd demo-data pengwin` for a synthetic one."
+            "release as dataset_dir (bundles: --dataset_dir /path/to/pengwin), or use the synthetic demo: "
+            "`monai-cwcd demo-data pengwin`, or the bundle's demo.json overlay."
         )
     stem = lambda p: os.path.basename(p)[: -len(".mha")]  # noqa: E731
     check_unique_ids([(stem(p), p) for p in images], "PENGWIN images")

@@ -177,7 +177,7 @@ def test_amos_excludes_mri_and_unlabelled(dataset_copy):
 
 @pytest.mark.parametrize("dataset", ["amos", "brats", "pengwin"])
 def test_missing_dataset_says_how_to_get_one(tmp_path, dataset):
-    with pytest.raises(DatasetError, match=f"monai-cwcd demo-data {dataset}"):
+    with pytest.raises(DatasetError, match=f"--dataset_dir .*`monai-cwcd demo-data {dataset}`.*demo.json"):
         load_datalist(dataset, tmp_path, "train")
 
 
