@@ -198,3 +198,18 @@ def test_bad_generator_arguments(tmp_path):
         write_synthetic_dataset("amos", tmp_path, 0)
     with pytest.raises(ValueError, match="shape"):
         write_synthetic_dataset("amos", tmp_path, 3, shape=(4, 24, 16))
+
+
+def _ensure(args):
+    root, seed = args
+    return ensure_demo_dataset("amos", root=root, num_cases=3, seed=seed)
+
+
+def test_ensure_demo_dataset_concurrent_processes(tmp_path):
+    import multiprocessing as mp
+
+    with mp.get_context("fork").Pool(2) as pool:
+        paths = pool.map(_ensure, [(str(tmp_path), 5), (str(tmp_path), 5)])
+    assert paths[0] == paths[1]
+    assert os.listdir(tmp_path) == [os.path.basename(paths[0])]  # the loser's temp folder is gone
+    assert [len(load_datalist("amos", paths[0], s)) for s in ("train", "val", "test")] == [1, 1, 1]
