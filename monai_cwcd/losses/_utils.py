@@ -379,6 +379,8 @@ def weighted_ce(
             g = prep.dense if cw is None else prep.dense * cw.view(1, n_ch, *([1] * prep.spatial_dims))
             nll = -(prep.log_probs() * g).sum(1, keepdim=True)
             vox_cw = None if cw is None else g.sum(1, keepdim=True)
+        if vox_cw is not None:
+            nll = nll * vox_cw
         if voxel_weight is not None:
             nll = nll * voxel_weight
         num = nll.sum(sdims)
