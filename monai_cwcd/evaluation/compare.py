@@ -228,9 +228,12 @@ def build_loss(cfg: RunConfig, num_classes: int) -> nn.Module:
         "DWCE": L.DistanceWeightedCELoss,
         "RW (RRW)": L.RegionWiseLoss,
     }[cfg.loss]
-    kw = dict(common, alpha=0.5, beta=0.5, lambda_contour=2.0, **contour)
-    if cfg.loss == "RW (RRW)":
-        kw["num_classes"] = num_classes
+    if cfg.loss in ("CWCE", "DWCE"):  # cross-entropy family: softmax CE on class indices
+        kw: dict[str, Any] = {"lambda_contour": 2.0, **contour}
+    elif cfg.loss == "RW (RRW)":
+        kw = {"softmax": True}
+    else:  # SDL, CWCD
+        kw = dict(common, alpha=0.5, beta=0.5, lambda_contour=2.0, **contour)
     return cls(**_kwargs_for(cls, **kw))
 
 
@@ -346,11 +349,11 @@ def train_and_evaluate(
 QUICK = {
     "epochs": 1,
     "seeds": (0, 1),
-    "spatial_size": (16, 32, 32),
+    "spatial_size": (16, 16, 16),
     "channels": (4, 8, 16, 32),
     "pdanet_features": (4, 8, 16, 32),
-    "num_train": 4,
-    "num_test": 3,
+    "num_train": 2,
+    "num_test": 2,
     "batch_size": 2,
 }
 
@@ -362,10 +365,10 @@ def compare_losses(
     losses: Sequence[str] | None = None,
     contour_settings: Sequence[Sequence[int]] = ((2, 1), (3, 1), (3, 2), (3, 3)),
     seeds: Sequence[int] = (0, 1, 2),
-    epochs: int = 40,
+    epochs: int = 30,
     batch_size: int = 2,
     learning_rate: float = 1e-3,
-    spatial_size: Sequence[int] = (32, 64, 64),
+    spatial_size: Sequence[int] = (48, 48, 32),
     channels: Sequence[int] = (16, 32, 64, 128, 256),
     pdanet: bool = True,
     pdanet_features: Sequence[int] = (16, 32, 64, 128),
@@ -396,10 +399,10 @@ def compare_losses(
             2), (3, 3))``.
         seeds: one run per seed and configuration (at least 2 for the statistics). Defaults to
             ``(0, 1, 2)``.
-        epochs: passes over the training cases. Defaults to 40.
+        epochs: passes over the training cases. Defaults to 30.
         batch_size: cases per step. Defaults to 2.
         learning_rate: Adam learning rate. Defaults to 1e-3.
-        spatial_size: fixed grid every case is resampled to. Defaults to ``(32, 64, 64)``.
+        spatial_size: fixed grid every case is resampled to. Defaults to ``(48, 48, 32)`` (the synthetic AMOS grid: no resampling).
         channels: U-Net widths. Defaults to ``(16, 32, 64, 128, 256)`` (the conference paper).
         pdanet: include the PDANet + CWCD row. Defaults to ``True``.
         pdanet_features: PDANet widths. Defaults to ``(16, 32, 64, 128)`` (the journal paper).

@@ -9,7 +9,7 @@ from pathlib import Path
 import matplotlib
 import pytest
 
-from monai_cwcd.evaluation import BASELINE_LOSSES, compare_losses, default_configs
+from monai_cwcd.evaluation import BASELINE_LOSSES, compare_losses, default_configs, write_results_doc
 from monai_cwcd.evaluation.report import results_markdown
 
 matplotlib.use("Agg")
@@ -23,8 +23,14 @@ def test_default_configs():
         default_configs(["CWCD", "Focal"])
 
 
-def test_compare_quick_end_to_end(tmp_path, monkeypatch):
-    monkeypatch.setenv("MONAI_CWCD_CACHE", str(tmp_path / "cache"))
+@pytest.fixture(scope="module")
+def cache(tmp_path_factory):
+    """One synthetic dataset cache shared by the tests of this module."""
+    return str(tmp_path_factory.mktemp("cwcd_cache"))
+
+
+def test_compare_quick_end_to_end(tmp_path, monkeypatch, cache):
+    monkeypatch.setenv("MONAI_CWCD_CACHE", cache)
     out = tmp_path / "cmp"
     doc = compare_losses("amos", output_dir=str(out), quick=True, verbose=False)
     # every configuration ran with both quick seeds, on the same held-out cases
@@ -42,11 +48,18 @@ def test_compare_quick_end_to_end(tmp_path, monkeypatch):
         assert matplotlib.pyplot.imread(out / png).std() > 0
     claims = json.load(open(out / "comparison.json"))["claims"]
     assert claims and all(c["verdict"] == "n/a (quick run)" for c in claims)  # quick draws no conclusions
+    # the docs page is generated from the same outputs
+    md = write_results_doc(out, tmp_path / "docs" / "results.md", command="cmd --quick").read_text()
+    assert "GENERATED" in md and "`cmd --quick`" in md and "| CWCD (PDANet) | pdanet |" in md
+    assert md.count("n/a (quick run)") == len(claims)
+    for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png", "contour_settings.png"):
+        assert (tmp_path / "docs" / "results" / png).stat().st_size > 5_000
 
 
-def test_benchmark_script_writes_docs(tmp_path):
+@pytest.mark.slow
+def test_benchmark_script_writes_docs(tmp_path, cache):
     # the thin wrapper runs the same function and renders a results page (subset of losses for speed)
-    env = {"MONAI_CWCD_CACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin"}
+    env = {"MONAI_CWCD_CACHE": cache, "PATH": "/usr/bin:/bin"}
     cmd = [sys.executable, str(REPO / "benchmarks" / "compare_losses.py"), "--quick", "--losses", "CE,Dice+CE,CWCD",
            "--contour_settings", "3x1", "--no_pdanet", "--output_dir", str(tmp_path / "o"), "--docs", str(tmp_path / "d" / "results.md")]
     subprocess.run(cmd, check=True, env=env, cwd=tmp_path, capture_output=True, timeout=300)
