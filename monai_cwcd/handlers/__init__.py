@@ -17,3 +17,8 @@ __all__ = [
     "atomic_write",
     "is_rank0",
 ]
+
+# reliability: non-finite guard, resume (issue 5)
+from monai_cwcd.handlers.guards import NonFiniteError, NonFiniteGuard  # noqa: E402
+
+__all__ += ["NonFiniteError", "NonFiniteGuard"]
