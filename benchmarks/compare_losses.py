@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--losses", default=None, help=f"comma list of {', '.join((*BASELINE_LOSSES, 'CWCD'))}")
     p.add_argument("--contour_settings", default="2x1,3x1,3x2,3x3", help="CWCD kernel x iterations list")
     p.add_argument("--seeds", default="0,1,2")
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=25)
     p.add_argument("--batch_size", type=int, default=2)
     p.add_argument("--learning_rate", type=float, default=1e-3)
     p.add_argument("--spatial_size", default="48,48,32")

@@ -365,7 +365,7 @@ def compare_losses(
     losses: Sequence[str] | None = None,
     contour_settings: Sequence[Sequence[int]] = ((2, 1), (3, 1), (3, 2), (3, 3)),
     seeds: Sequence[int] = (0, 1, 2),
-    epochs: int = 30,
+    epochs: int = 25,
     batch_size: int = 2,
     learning_rate: float = 1e-3,
     spatial_size: Sequence[int] = (48, 48, 32),
@@ -399,7 +399,7 @@ def compare_losses(
             2), (3, 3))``.
         seeds: one run per seed and configuration (at least 2 for the statistics). Defaults to
             ``(0, 1, 2)``.
-        epochs: passes over the training cases. Defaults to 30.
+        epochs: passes over the training cases. Defaults to 25.
         batch_size: cases per step. Defaults to 2.
         learning_rate: Adam learning rate. Defaults to 1e-3.
         spatial_size: fixed grid every case is resampled to. Defaults to ``(48, 48, 32)`` (the synthetic AMOS grid: no resampling).
@@ -437,6 +437,7 @@ def compare_losses(
     if spec is None:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}.")
     split_counts = None
+    synthetic = dataset_dir is None
     if dataset_dir is None:  # synthetic: generate exactly the cases needed, split train/1 val/test
         from monai_cwcd.data import ensure_demo_dataset
 
@@ -476,6 +477,7 @@ def compare_losses(
     settings = {
         "dataset": dataset,
         "dataset_dir": str(dataset_dir),
+        "synthetic": synthetic,
         "quick": bool(quick),
         "seeds": seeds,
         "epochs": int(epochs),

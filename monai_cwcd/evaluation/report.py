@@ -394,7 +394,7 @@ def write_results_doc(
         "",
         f"Command: `{command or 'python benchmarks/compare_losses.py'}`",
         "",
-        f"- dataset: `{s['dataset']}` ({'synthetic, ' if 'monai_cwcd' in s['dataset_dir'] or 'cache' in s['dataset_dir'] else ''}`{s['dataset_dir']}`), "
+        f"- dataset: `{s['dataset']}` ({'synthetic, ' if s.get('synthetic') else ''}`{s['dataset_dir']}`), "
         f"{s['num_train']} training and {s['num_test']} held-out test cases, every case z-score normalised and "
         f"resampled to {' x '.join(map(str, s['spatial_size']))} voxels; {s['num_classes']} classes incl. background;",
         f"- networks: MONAI UNet channels {tuple(s['unet_channels'])}, strides 2, BatchNorm, ReLU; PDANet features "
