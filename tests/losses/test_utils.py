@@ -162,3 +162,17 @@ def test_weight_length_mismatch():
     logits, label = _case()
     with pytest.raises(ValueError, match=r"number of classes \(channels: 3, background included\), got 2"):
         CWCDLoss(to_onehot_y=True, softmax=True, weight=[1.0, 2.0])(logits, label)
+
+
+def test_metatensor_inputs_give_plain_tensor_and_same_value():
+    from monai.data import MetaTensor
+
+    logits, label = _case()
+    contour = label_contour(label, 2)
+    loss = CWCDLoss(to_onehot_y=True, softmax=True)
+    x = MetaTensor(logits.clone()).requires_grad_(True)
+    value = loss(x, MetaTensor(label), MetaTensor(contour.to(torch.uint8)))
+    assert type(value) is torch.Tensor
+    torch.testing.assert_close(value, loss(logits, label))
+    value.backward()
+    assert torch.isfinite(x.grad).all()
