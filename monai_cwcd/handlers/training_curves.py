@@ -97,6 +97,8 @@ class TrainingCurvePlotter:
 
     def _accumulate(self, engine: Engine) -> None:
         loss = self.output_transform(engine.state.output)
+        if isinstance(loss, (tuple, list)) and len(loss) == 1:  # from_engine returns a 1-tuple
+            loss = loss[0]
         if is_scalar(loss):
             self._loss_sum += float(loss)
             self._loss_count += 1
