@@ -22,3 +22,6 @@ __all__ = [
 from monai_cwcd.handlers.guards import NonFiniteError, NonFiniteGuard  # noqa: E402
 
 __all__ += ["NonFiniteError", "NonFiniteGuard"]
+from monai_cwcd.handlers.resume import ResumeCheckpointLoader, ResumeState  # noqa: E402
+
+__all__ += ["ResumeCheckpointLoader", "ResumeState"]
