@@ -19,8 +19,7 @@ def gaussian_kernel(spatial_dims: int, kernel_size: int = 11, sigma: float = 2.0
         torch.Size([3, 3])
 
     Args:
-        spatial_dims: number of spatial dimensions. Defaults to 3 when called from
-            :py:class:`HolisticAttention`.
+        spatial_dims: number of spatial dimensions (required; no default).
         kernel_size: odd kernel length per axis. Defaults to 11.
         sigma: standard deviation in voxels. Defaults to 2.0.
 
