@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from monai.bundle import ckpt_export, verify_metadata, verify_net_in_out
+from monai.bundle import ckpt_export, run, verify_metadata, verify_net_in_out
 
 from monai_cwcd.bundle import export_bundle
 
@@ -23,12 +23,13 @@ IN_CHANNELS = {"amos": 1, "brats": 4, "pengwin": 1}
 OUT_CHANNELS = {"amos": 16, "brats": 3, "pengwin": 15}
 
 
-def tiny_overrides(tmp: Path, dataset_dir: str) -> list[str]:
-    return [
+def tiny_overrides(tmp: Path, dataset_dir: str, features: bool = True) -> list[str]:
+    args = [
         "--dataset_dir", dataset_dir, "--epochs", "1", "--num_workers", "0", "--batch_size", "2",
-        "--patch_size", json.dumps(TINY["patch_size"]), "--network_def#features", json.dumps(TINY["features"]),
+        "--patch_size", json.dumps(TINY["patch_size"]),
         "--output_dir", str(tmp / "out"), "--ckpt_dir", str(tmp / "models"),
     ]
+    return args + (["--network_def#features", json.dumps(TINY["features"])] if features else [])
 
 
 @pytest.mark.parametrize("name", ["amos", "brats", "pengwin"])
@@ -46,19 +47,22 @@ def test_bundle_end_to_end(name, tiny_datasets, tmp_path, monkeypatch):
     assert [r["epoch"] for r in history] == [1] and "val_mean_dice" in history[0]
     assert (tmp_path / "out" / "training_curves.png").stat().st_size > 1000
 
-    # inference: one prediction per test case, in the dataset's format
-    check(bundle_cmd(
-        "run", "--config_file", f"bundles/{name}/inference.json", "--dataset_dir", data, "--num_workers", "0",
-        "--patch_size", json.dumps(TINY["patch_size"]), "--network_def#features", json.dumps(TINY["features"]),
-        "--ckpt_path", str(models / "model.pt"), "--output_dir", str(tmp_path / "pred"),
-    ))
+    # inference (in-process: the same `monai.bundle run` function): one prediction per test case
+    monkeypatch.chdir(REPO)
+    run(
+        config_file=f"bundles/{name}/inference.json", dataset_dir=data, num_workers=0,
+        patch_size=TINY["patch_size"], **{"network_def#features": TINY["features"]},
+        ckpt_path=str(models / "model.pt"), output_dir=str(tmp_path / "pred"),
+    )
     preds = glob.glob(str(tmp_path / "pred" / f"*{PRED_EXT[name]}"))
     assert len(preds) == 1, os.listdir(tmp_path / "pred")
 
     # evaluate on the test split with the best checkpoint
-    check(bundle_cmd(
-        "run", "--config_file", f"['{train}','bundles/{name}/evaluate.json']", *tiny_overrides(tmp_path, data),
-    ))
+    run(
+        config_file=[train, f"bundles/{name}/evaluate.json"], dataset_dir=data, num_workers=0,
+        patch_size=TINY["patch_size"], **{"network_def#features": TINY["features"]},
+        output_dir=str(tmp_path / "out"), ckpt_dir=str(models),
+    )
     assert (tmp_path / "out" / "val_mean_dice_raw.csv").is_file()
 
     # export to the model-zoo layout and run MONAI's checks from inside it
@@ -97,7 +101,7 @@ def test_swap_network_and_loss_with_mlflow(tiny_datasets, tmp_path):
     }))
     tracking_uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
     check(bundle_cmd(
-        "run", "--config_file", f"['bundles/amos/train.json','{override}']", *tiny_overrides(tmp_path, tiny_datasets["amos"]),
+        "run", "--config_file", f"['bundles/amos/train.json','{override}']", *tiny_overrides(tmp_path, tiny_datasets["amos"], features=False),
         "--tracking", "mlflow", "--tracking_uri", tracking_uri, "--experiment_name", "cwcd_test",
     ))
     state = torch.load(tmp_path / "models" / "model.pt", weights_only=True)["model"]

@@ -21,11 +21,12 @@ def _trainer(dataset_dir, tmp_path, drop_handoff=False):
         "output_dir": str(tmp_path / "out"), "ckpt_dir": str(tmp_path / "models"),
     })
     if drop_handoff:
-        parser["train"]["handlers"] = parser["train"]["handlers"][1:]
+        parser["train"]["handlers"] = [
+            h for h in parser["train"]["handlers"]
+            if not (isinstance(h, dict) and h.get("_target_") == "monai_cwcd.handlers.ContourHandoff")
+        ]
     parser.parse()
-    for expr in parser["initialize"]:
-        parser.get_parsed_content("initialize")  # dataset check + determinism
-        break
+    parser.get_parsed_content("initialize")  # dataset check + determinism
     return parser.get_parsed_content("train#trainer"), parser.get_parsed_content("loss")
 
 
