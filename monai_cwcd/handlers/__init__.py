@@ -19,9 +19,9 @@ __all__ = [
 ]
 
 # reliability: non-finite guard, resume (issue 5)
-from monai_cwcd.handlers.guards import NonFiniteError, NonFiniteGuard  # noqa: E402
+from monai_cwcd.handlers.guards import InputChannelsGuard, NonFiniteError, NonFiniteGuard  # noqa: E402
 
-__all__ += ["NonFiniteError", "NonFiniteGuard"]
+__all__ += ["InputChannelsGuard", "NonFiniteError", "NonFiniteGuard"]
 from monai_cwcd.handlers.resume import ResumeCheckpointLoader, ResumeState  # noqa: E402
 
 __all__ += ["ResumeCheckpointLoader", "ResumeState"]

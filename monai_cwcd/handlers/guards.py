@@ -11,7 +11,7 @@ from ignite.engine import Engine, Events
 from monai.engines.utils import IterationEvents
 from monai.utils import CommonKeys
 
-__all__ = ["NonFiniteError", "NonFiniteGuard"]
+__all__ = ["NonFiniteError", "NonFiniteGuard", "InputChannelsGuard"]
 
 
 class NonFiniteError(ValueError):
@@ -137,4 +137,48 @@ class NonFiniteGuard:
             f"non-finite loss {value if loss.numel() > 1 else value[0]} {self._where(engine)}. The optimizer "
             "step was not taken; the last checkpoint holds finite weights (resume from it after fixing the cause: "
             "bad input voxels, a too high learning rate, or float16 overflow without a GradScaler)."
+        )
+
+
+class InputChannelsGuard:
+    """Raise ``ValueError`` at ``ITERATION_STARTED`` when the batch's input has another number of
+    channels than the network expects, naming the case ids, the shape and the expected count
+    (instead of the convolution's error deep inside the network, which names no case).
+
+    Example:
+        >>> guard = InputChannelsGuard(in_channels=4)   # BraTS: flair, t1, t1ce, t2
+
+    Args:
+        in_channels: channels the network expects (the config's ``network_def#in_channels``).
+        key: batch key of the input. Defaults to ``"image"``.
+        case_key: batch key of the case ids. Defaults to ``"case_id"``.
+
+    Raises:
+        ValueError: ``in_channels < 1``.
+    """
+
+    def __init__(self, in_channels: int, key: str = CommonKeys.IMAGE, case_key: str = "case_id") -> None:
+        if int(in_channels) < 1:
+            raise ValueError(f"in_channels must be >= 1, got {in_channels}.")
+        self.in_channels = int(in_channels)
+        self.key = key
+        self.case_key = case_key
+
+    def attach(self, engine: Engine) -> None:
+        """Register on ``Events.ITERATION_STARTED``."""
+        if not engine.has_event_handler(self, Events.ITERATION_STARTED):
+            engine.add_event_handler(Events.ITERATION_STARTED, self)
+
+    def __call__(self, engine: Engine) -> None:
+        batch = engine.state.batch
+        value = batch.get(self.key) if isinstance(batch, dict) else None
+        if not isinstance(value, torch.Tensor) or value.ndim < 2 or value.shape[1] == self.in_channels:
+            return
+        ids = _case_ids(batch, self.case_key)
+        files = _filenames(value)
+        raise ValueError(
+            f"input '{self.key}' has {value.shape[1]} channel(s) (batch shape {tuple(value.shape)}), the network expects "
+            f"{self.in_channels}, at epoch {engine.state.epoch}, iteration {engine.state.iteration}; batch case ids: "
+            f"{ids}{f'; files: {files}' if files else ''}. Check the image files of these cases (e.g. a 4D NIfTI, "
+            "or the modality list)."
         )

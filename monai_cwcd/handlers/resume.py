@@ -263,6 +263,10 @@ class ResumeCheckpointLoader:
         if map_location is None:
             map_location = getattr(engine.state, "device", None) or "cpu"
         checkpoint = self._load_file(map_location)
+        if self.strict:  # a network mismatch is the most specific diagnosis: report it first
+            for key, obj in self.load_dict.items():
+                if isinstance(obj, torch.nn.Module) and key in checkpoint:
+                    self._check_module(key, obj, checkpoint[key])
         absent = [k for k in self.load_dict if k not in checkpoint]
         if absent and self.strict:
             raise ValueError(
@@ -274,8 +278,6 @@ class ResumeCheckpointLoader:
             if key not in checkpoint:
                 self.logger.warning(f"resume: '{key}' not in {self.load_path}, left as initialised.")
                 continue
-            if isinstance(obj, torch.nn.Module) and self.strict:
-                self._check_module(key, obj, checkpoint[key])
             obj.load_state_dict(checkpoint[key])
         if prior_max_epochs is not None:
             engine.state.max_epochs = prior_max_epochs
