@@ -20,8 +20,8 @@ class ContourHandoff:
     is left alone, so swapping the loss in a bundle needs no other change; a batch without the key
     is skipped and the CWCD loss then computes the contour on the fly.
 
-    Attach it FIRST in ``train#handlers``: the model-zoo multi-GPU pattern drops the last handlers on
-    ranks > 0.
+    Put it at the front of ``train#handlers``, never among the last two: the model-zoo multi-GPU
+    pattern drops the last two train handlers on ranks > 0.
 
     Example:
         >>> from monai_cwcd.losses import CWCDLoss
