@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -85,9 +86,9 @@ def section(results: list[dict], args: argparse.Namespace) -> str:
         "|---|---:|---:|---|---:|---:|",
     ]
     ref = next((r for r in results if r["model"] == "pdanet"), results[0])
-    ref_t = sorted(ref["times"])[len(ref["times"]) // 2]
+    ref_t = statistics.median(ref["times"])
     for r in results:
-        med = sorted(r["times"])[len(r["times"]) // 2]
+        med = statistics.median(r["times"])
         rows.append(
             f"| {MODELS[r['model']]} | {r['params'] / 1e6:.2f}M | {med:.2f} | "
             f"{', '.join(f'{t:.2f}' for t in r['times'])} | {r['peak_mib']:.0f} | {med / ref_t:.2f}x |"
