@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 from monai.networks.blocks import Convolution
+from monai.networks.layers.factories import Pad
 from monai.networks.layers.utils import get_act_layer
 
 __all__ = ["ReceptiveFieldBlock"]
@@ -31,7 +32,9 @@ class ReceptiveFieldBlock(nn.Module):
       convolution of the input forms the residual path, and ``act`` follows their sum.
 
     Every convolution is MONAI's :py:class:`~monai.networks.blocks.Convolution` with ``norm`` and
-    no activation (as in Wu et al.); all paddings keep the spatial size.
+    no activation (as in Wu et al.); all paddings keep the spatial size (zero padding; the 1-D
+    convolutions pad explicitly with MONAI's ``Pad`` factory, which sidesteps NaN weight gradients
+    of PyTorch's CPU bfloat16 ``conv3d`` backward for padded ``1 x k x 1`` kernels on tiny inputs).
 
     Shapes: input ``(B, in_channels, *spatial)`` -> output ``(B, out_channels, *spatial)``.
 
@@ -80,7 +83,16 @@ class ReceptiveFieldBlock(nn.Module):
         for k in kernel_sizes:
             layers = [conv(in_channels, out_channels, 1)]
             for axis in range(spatial_dims):
-                layers.append(conv(out_channels, out_channels, [k if d == axis else 1 for d in range(spatial_dims)]))
+                # explicit zero padding + unpadded conv: same result, and it avoids NaN weight gradients
+                # of PyTorch's CPU bfloat16 conv3d backward for a padded 1 x k x 1 kernel on tiny inputs
+                pad = [0] * (2 * spatial_dims)
+                pad[2 * (spatial_dims - 1 - axis)] = pad[2 * (spatial_dims - 1 - axis) + 1] = k // 2
+                kernel = [k if d == axis else 1 for d in range(spatial_dims)]
+                one_d = Convolution(
+                    spatial_dims, out_channels, out_channels, kernel_size=kernel, padding=0, act=None, norm=norm,
+                    bias=bias,
+                )
+                layers.append(nn.Sequential(Pad[Pad.CONSTANTPAD, spatial_dims](padding=tuple(pad), value=0.0), one_d))
             layers.append(conv(out_channels, out_channels, 3, dilation=k))
             branches.append(nn.Sequential(*layers))
         self.branches = nn.ModuleList(branches)
