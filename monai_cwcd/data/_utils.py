@@ -8,17 +8,17 @@ multi-member gzip file), to tell a truncated file from an unusual but valid one.
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import logging
 import os
 import struct
-import uuid
 import zlib
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
+
+from monai_cwcd.utils import atomic_output
 
 __all__ = [
     "DatasetError",
@@ -303,27 +303,6 @@ def check_pair(image: str, label: str, case_id: str, atol: float = 1e-3) -> None
             f"case {case_id}: image {image} and label {label} have different affines "
             f"(image:\n{np.round(iaff, 4)}\nlabel:\n{np.round(laff, 4)})."
         )
-
-
-@contextlib.contextmanager
-def atomic_output(path: str | os.PathLike) -> Iterator[str]:
-    """Yield a hidden temporary path beside ``path`` (same suffix, so writers pick the same format);
-    on success it replaces ``path`` atomically, on any error it is removed.
-
-    Example:
-        >>> with atomic_output("/tmp/x.nii.gz") as tmp:  # doctest: +SKIP
-        ...     nib.save(img, tmp)
-    """
-    path = os.fspath(path)
-    head, name = os.path.split(path)
-    suffix = _suffix(name)
-    tmp = os.path.join(head, f".{name[: len(name) - len(suffix)]}.tmp-{os.getpid()}-{uuid.uuid4().hex[:8]}{suffix}")
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
 
 
 def read_label(path: str | os.PathLike) -> tuple[np.ndarray, object]:

@@ -8,42 +8,29 @@ import csv
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from monai_cwcd.utils import atomic_output
+
 __all__ = ["atomic_write", "write_text", "write_json", "write_csv", "save_figure"]
 
 
-def atomic_write(path: str | os.PathLike, writer: Callable[[str], None], suffix: str = "") -> Path:
+def atomic_write(path: str | os.PathLike, writer: Callable[[str], None]) -> Path:
     """Call ``writer(tmp_path)`` on a temporary file beside ``path``, then ``os.replace`` it onto
     ``path``. The temporary file is removed if ``writer`` raises.
 
     Args:
         path: final destination.
         writer: callable that writes the full content to the path it receives.
-        suffix: suffix of the temporary file (some writers, e.g. matplotlib, pick the format from
-            it). Defaults to ``""``.
 
     Returns:
         the destination as a ``Path``.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix or ".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_output(path) as tmp:
         writer(tmp)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp creates 0600; give the usual permissions
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
-    return path
+    return Path(path)
 
 
 def write_text(path: str | os.PathLike, text: str) -> Path:
@@ -94,6 +81,6 @@ def save_figure(fig: Any, path: str | os.PathLike, dpi: int = 120) -> Path:
     import matplotlib.pyplot as plt
 
     try:
-        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight"), ".png")
+        return atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=dpi, format="png", bbox_inches="tight"))
     finally:
         plt.close(fig)

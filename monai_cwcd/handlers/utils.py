@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Callable
 from typing import IO, Any
 
 import torch.distributed as dist
+
+from monai_cwcd.utils import atomic_output
 
 __all__ = ["is_rank0", "atomic_write"]
 
@@ -35,18 +36,7 @@ def atomic_write(path: str | os.PathLike, write: Callable[[IO[Any]], Any], mode:
         the destination path as a string.
     """
     path = os.fspath(path)
-    folder = os.path.dirname(os.path.abspath(path))
-    os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{os.path.basename(path)}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, mode) as f:
+    with atomic_output(path, fsync=True) as tmp:
+        with open(tmp, mode) as f:
             write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
     return path

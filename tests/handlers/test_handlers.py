@@ -43,7 +43,7 @@ def test_checkpoint_saver_best_and_state(tmp_path):
     ckpt = torch.load(tmp_path / "model.pt", weights_only=True)
     assert ckpt["checkpointer"] == {"best_metric": 0.7, "best_metric_epoch": 3}
     assert set(ckpt) == {"model", "checkpointer"}
-    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]  # temp files renamed away
+    assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]  # temp files renamed away
 
     # resume: a new saver loaded from the checkpoint does not overwrite the best with a worse model
     saver2 = AtomicCheckpointSaver(str(tmp_path), {"model": torch.nn.Linear(2, 2)}, save_key_metric=True)
@@ -107,7 +107,7 @@ def test_training_curves_written_every_epoch(tmp_path):
     assert [r["loss"] for r in last] == [1.5, 2.5, 3.5]
     assert last[1]["val_mean_dice"] == 0.4 and last[2]["val_dice_a"] == pytest.approx(0.6)
     assert (tmp_path / "metrics.csv").read_text().splitlines()[0].startswith("epoch,loss,lr,val_mean_dice")
-    assert not [f for f in os.listdir(tmp_path) if f.endswith(".tmp")]
+    assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]
     # resume keeps the history
     p2 = TrainingCurvePlotter(str(tmp_path))
     p2.load_state_dict(plotter.state_dict())

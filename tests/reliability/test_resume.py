@@ -122,7 +122,7 @@ def test_kill_during_save_leaves_the_previous_checkpoint(tmp_path):
     proc.wait(30)
     torch.testing.assert_close(_load(path)["model"]["w"], torch.arange(5.0))
     leftovers = [p.name for p in tmp_path.iterdir() if p.name != "model_last.pt"]
-    assert leftovers and all(n.startswith(".model_last.pt.") and n.endswith(".tmp") for n in leftovers)
+    assert leftovers and all(n.startswith(".model_last.tmp-") and n.endswith(".pt") for n in leftovers)
     # a truncated file (e.g. copied by hand) is refused with a clear error, never half-loaded
     path.write_bytes(path.read_bytes()[:100])
     loader = ResumeCheckpointLoader(path, {"model": torch.nn.Linear(1, 1)})
