@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 import torch.nn as nn
+import torch.nn.functional as F
 
 __all__ = ["HolisticAttention", "gaussian_kernel"]
 
@@ -90,9 +91,9 @@ class HolisticAttention(nn.Module):
         channels = attention.shape[1]
         weight = self.kernel.to(attention.dtype).expand([channels, 1] + list(self.kernel.shape[2:]))
         d = self.spatial_dims
-        blurred = torch.convolution(
-            attention, weight, None, [1] * d, [self.padding] * d, [1] * d, False, [0] * d, channels
-        )
+        # explicit zero padding (same result): see PaddedConvolution, bf16 CPU backward on tiny maps
+        padded = F.pad(attention, [self.padding] * (2 * d))
+        blurred = torch.convolution(padded, weight, None, [1] * d, [0] * d, [1] * d, False, [0] * d, channels)
         dims = list(range(2, blurred.dim()))
         low = torch.amin(blurred, dim=dims, keepdim=True)
         high = torch.amax(blurred, dim=dims, keepdim=True)

@@ -9,6 +9,7 @@ import torch.nn as nn
 from monai.networks.blocks import Convolution, UpSample
 from monai.networks.layers.factories import Conv, Pool
 
+from monai_cwcd.networks.blocks.convolutions import PaddedConvolution
 from monai_cwcd.networks.blocks.holistic_attention import HolisticAttention
 from monai_cwcd.networks.blocks.rfb import ReceptiveFieldBlock
 
@@ -21,7 +22,8 @@ class PartialDecoder(nn.Module):
     Follows the aggregation of Wu et al., "Cascaded Partial Decoder", CVPR 2019 (Sec. 3.2), in
     N-D. With :math:`x_1` the finest and :math:`x_3` the coarsest level (each level half the
     size of the previous one), :math:`U` a 2x linear upsampling and every :math:`c_j` a
-    ``3 x 3 [x 3]`` MONAI ``Convolution`` (conv, ``norm``, ``act``):
+    ``3 x 3 [x 3]`` MONAI ``Convolution`` (conv, ``norm``, ``act``; explicitly padded, see
+    :py:class:`~monai_cwcd.networks.blocks.PaddedConvolution`):
 
     .. math::
         x_2' &= c_1(U x_3) \\odot x_2, \\qquad
@@ -64,7 +66,8 @@ class PartialDecoder(nn.Module):
         c = channels
 
         def conv(c_in: int, c_out: int) -> Convolution:
-            return Convolution(spatial_dims, c_in, c_out, kernel_size=3, act=act, norm=norm, bias=bias)
+            # explicit padding: see PaddedConvolution (bf16 CPU backward on the tiny PDM levels)
+            return PaddedConvolution(spatial_dims, c_in, c_out, kernel_size=3, act=act, norm=norm, bias=bias)
 
         align = None if interp_mode == "nearest" else True
         self.upsample = UpSample(

@@ -7,8 +7,9 @@ from collections.abc import Sequence
 import torch
 import torch.nn as nn
 from monai.networks.blocks import Convolution
-from monai.networks.layers.factories import Pad
 from monai.networks.layers.utils import get_act_layer
+
+from monai_cwcd.networks.blocks.convolutions import PaddedConvolution
 
 __all__ = ["ReceptiveFieldBlock"]
 
@@ -32,9 +33,10 @@ class ReceptiveFieldBlock(nn.Module):
       convolution of the input forms the residual path, and ``act`` follows their sum.
 
     Every convolution is MONAI's :py:class:`~monai.networks.blocks.Convolution` with ``norm`` and
-    no activation (as in Wu et al.); all paddings keep the spatial size (zero padding; the 1-D
-    convolutions pad explicitly with MONAI's ``Pad`` factory, which sidesteps NaN weight gradients
-    of PyTorch's CPU bfloat16 ``conv3d`` backward for padded ``1 x k x 1`` kernels on tiny inputs).
+    no activation (as in Wu et al.); all paddings keep the spatial size (zero padding). Kernels
+    larger than one voxel are :py:class:`~monai_cwcd.networks.blocks.PaddedConvolution` (explicit
+    padding, same result), which sidesteps NaN weight gradients of PyTorch's CPU bfloat16
+    ``conv3d`` backward when a padded kernel is larger than the tiny PDM feature maps.
 
     Shapes: input ``(B, in_channels, *spatial)`` -> output ``(B, out_channels, *spatial)``.
 
@@ -75,7 +77,9 @@ class ReceptiveFieldBlock(nn.Module):
             raise ValueError(f"kernel_sizes must be a non-empty sequence of odd positive ints, got {kernel_sizes}.")
 
         def conv(c_in: int, c_out: int, kernel_size: int | Sequence[int], dilation: int = 1) -> Convolution:
-            return Convolution(
+            if all(k == 1 for k in ((kernel_size,) if isinstance(kernel_size, int) else kernel_size)):
+                return Convolution(spatial_dims, c_in, c_out, kernel_size=kernel_size, act=None, norm=norm, bias=bias)
+            return PaddedConvolution(
                 spatial_dims, c_in, c_out, kernel_size=kernel_size, dilation=dilation, act=None, norm=norm, bias=bias
             )
 
@@ -83,16 +87,7 @@ class ReceptiveFieldBlock(nn.Module):
         for k in kernel_sizes:
             layers = [conv(in_channels, out_channels, 1)]
             for axis in range(spatial_dims):
-                # explicit zero padding + unpadded conv: same result, and it avoids NaN weight gradients
-                # of PyTorch's CPU bfloat16 conv3d backward for a padded 1 x k x 1 kernel on tiny inputs
-                pad = [0] * (2 * spatial_dims)
-                pad[2 * (spatial_dims - 1 - axis)] = pad[2 * (spatial_dims - 1 - axis) + 1] = k // 2
-                kernel = [k if d == axis else 1 for d in range(spatial_dims)]
-                one_d = Convolution(
-                    spatial_dims, out_channels, out_channels, kernel_size=kernel, padding=0, act=None, norm=norm,
-                    bias=bias,
-                )
-                layers.append(nn.Sequential(Pad[Pad.CONSTANTPAD, spatial_dims](padding=tuple(pad), value=0.0), one_d))
+                layers.append(conv(out_channels, out_channels, [k if d == axis else 1 for d in range(spatial_dims)]))
             layers.append(conv(out_channels, out_channels, 3, dilation=k))
             branches.append(nn.Sequential(*layers))
         self.branches = nn.ModuleList(branches)
