@@ -7,6 +7,10 @@ Thin wrapper over :func:`monai_cwcd.evaluation.compare_losses` (the same functio
     python benchmarks/compare_losses.py --quick --output_dir /tmp/compare_quick
     # the full comparison on AMOS-like synthetic data, refreshing docs/results.md
     python benchmarks/compare_losses.py --output_dir runs/compare_amos --docs docs/results.md
+
+Each finished run is saved at once in ``<output_dir>/runs/``; starting the same command again
+after an interruption reuses those runs and trains only the missing ones (``--no_resume``
+retrains everything).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--num_test", type=int, default=10)
     p.add_argument("--quick", action="store_true", help="CI mode: 1 tiny epoch, 2 seeds, no conclusions")
     p.add_argument("--device", default=None)
+    p.add_argument("--no_resume", action="store_true", help="retrain every run (default: reuse finished runs in output_dir/runs)")
     p.add_argument("--docs", default=None, help="also write this results page (e.g. docs/results.md)")
     a = p.parse_args(argv)
     settings = [tuple(int(v) for v in s.split("x")) for s in a.contour_settings.split(",")]
@@ -52,7 +57,7 @@ def main(argv: list[str] | None = None) -> int:
         losses=a.losses.split(",") if a.losses else None, contour_settings=settings, seeds=_ints(a.seeds),
         epochs=a.epochs, batch_size=a.batch_size, learning_rate=a.learning_rate, spatial_size=_ints(a.spatial_size),
         channels=_ints(a.channels), pdanet=not a.no_pdanet, pdanet_features=_ints(a.pdanet_features),
-        num_train=a.num_train, num_test=a.num_test, quick=a.quick, device=a.device,
+        num_train=a.num_train, num_test=a.num_test, quick=a.quick, device=a.device, resume=not a.no_resume,
     )
     print(f"results: {os.path.join(a.output_dir, 'results.md')}")
     if a.docs:

@@ -31,6 +31,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
+from monai_cwcd.evaluation._io import write_json
 from monai_cwcd.evaluation.metrics import segmentation_metrics
 
 __all__ = ["DATASETS", "BASELINE_LOSSES", "RunConfig", "default_configs", "load_tensors", "compare_losses"]
@@ -378,13 +379,15 @@ def compare_losses(
     quick: bool = False,
     device: str | None = None,
     verbose: bool = True,
+    resume: bool = True,
 ) -> dict[str, Any]:
     """Train every configuration of :func:`default_configs` with every seed and write the report.
 
     Outputs in ``output_dir`` (all atomic): ``per_case.csv`` (every config, seed, case and
     structure), ``results.csv`` and ``results.md`` (one row per configuration: mean and std over
     seeds, Wilcoxon p vs CWCD), ``per_structure.csv``, ``comparison.json`` (settings, runtime,
-    computed claims), ``dsc_gain_vs_volume.png`` and ``per_class_dsc.png``.
+    computed claims), ``dsc_gain_vs_volume.png``, ``per_class_dsc.png`` and ``runs/<config>_seed<n>.json``
+    (one per finished run; what a resumed comparison reuses).
 
     Example:
         >>> compare_losses("amos", output_dir="/tmp/cmp", quick=True)  # doctest: +SKIP
@@ -415,6 +418,10 @@ def compare_losses(
             2 seeds); draws no conclusions. Defaults to ``False``.
         device: torch device. Defaults to ``None`` (CUDA if available, else CPU).
         verbose: print one line per run. Defaults to ``True``.
+        resume: reuse the finished runs saved in ``output_dir/runs/`` (one JSON per configuration
+            and seed, written atomically as soon as the run ends) when they were made with the same
+            configuration, seed, budget and data cases; other runs are (re)trained. ``False``
+            retrains everything. Defaults to ``True``.
 
     Returns:
         the content of ``comparison.json``.
@@ -458,22 +465,40 @@ def compare_losses(
     per_case_rows: list[list[Any]] = []
     runs: list[dict[str, Any]] = []
     map_cache: dict[tuple, torch.Tensor | None] = {}
+    budget = {
+        "dataset": dataset, "dataset_dir": str(dataset_dir), "epochs": int(epochs), "batch_size": int(batch_size),
+        "learning_rate": float(learning_rate), "spatial_size": [int(v) for v in spatial_size],
+        "channels": [int(c) for c in channels], "pdanet_features": [int(c) for c in pdanet_features],
+        "train_cases": list(train["case_id"]), "test_cases": list(test["case_id"]), "device_type": dev.type,
+    }
+    reused = 0
     for cfg in configs:
         key = (cfg.loss, cfg.kernel_size, cfg.iterations)
-        if key not in map_cache:
-            map_cache[key] = precompute_maps(cfg, train["label"], num_classes)
         for seed in seeds:
-            per_case, last, secs = train_and_evaluate(
-                cfg, seed, train, test, map_cache[key], num_classes, epochs, batch_size, learning_rate,
-                channels, pdanet_features, class_names, regions, dev,
-            )
+            run_file = Path(output_dir) / "runs" / f"{_slug(cfg.name)}_seed{seed}.json"
+            ident = {**budget, "config": cfg.name, "loss": cfg.loss, "network": cfg.network,
+                     "kernel_size": cfg.kernel_size, "iterations": cfg.iterations, "seed": seed}
+            rec = _load_run(run_file, ident) if resume else None
+            if rec is None:
+                if key not in map_cache:
+                    map_cache[key] = precompute_maps(cfg, train["label"], num_classes)
+                per_case, last, secs = train_and_evaluate(
+                    cfg, seed, train, test, map_cache[key], num_classes, epochs, batch_size, learning_rate,
+                    channels, pdanet_features, class_names, regions, dev,
+                )
+                rec = {"ident": ident, "final_loss": last, "seconds": secs, "per_case": per_case}
+                write_json(run_file, rec)  # atomic: a killed comparison resumes after the last finished run
+            else:
+                reused += 1
+            per_case, last, secs = rec["per_case"], rec["final_loss"], rec["seconds"]
             runs.append({"config": cfg.name, "seed": seed, "final_loss": last, "seconds": secs})
             for case, recs in per_case.items():
                 for s, r in recs.items():
                     per_case_rows.append([cfg.name, seed, case, s, r["dice"], r["hd95"], r["assd"], r["label_voxels"]])
             if verbose:
                 mean_dsc = torch.tensor([r["dice"] for recs in per_case.values() for r in recs.values()]).nanmean()
-                print(f"[compare] {cfg.name:<16} seed {seed}: mean DSC {float(mean_dsc):.3f}, loss {last:.4f}, {secs:.1f}s", flush=True)
+                origin = " (reused)" if rec.get("_reused") else ""
+                print(f"[compare] {cfg.name:<16} seed {seed}: mean DSC {float(mean_dsc):.3f}, loss {last:.4f}, {secs:.1f}s{origin}", flush=True)
     settings = {
         "dataset": dataset,
         "dataset_dir": str(dataset_dir),
@@ -496,8 +521,41 @@ def compare_losses(
         "configs": [{"name": c.name, "loss": c.loss, "network": c.network, "kernel_size": c.kernel_size, "iterations": c.iterations} for c in configs],
         "load_seconds": load_seconds,
         "total_seconds": time.perf_counter() - t_start,
+        # load + every run's own training/evaluation time: the cost of one uninterrupted comparison
+        "compute_seconds": load_seconds + sum(float(r["seconds"]) for r in runs),
+        "reused_runs": reused,
     }
     return write_report(Path(output_dir), per_case_rows, runs, settings, train_voxels=_class_volumes(train["label"], spec))
+
+
+def _slug(name: str) -> str:
+    """File-name-safe form of a configuration name (``"CWCD k2 i1"`` -> ``"cwcd_k2_i1"``)."""
+    return "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")
+
+
+def _load_run(path: Path, ident: dict[str, Any]) -> dict[str, Any] | None:
+    """A finished run saved by an earlier invocation, if it was made with exactly ``ident``
+    (configuration, seed, budget, data cases); ``None`` otherwise (missing, other settings, unreadable)."""
+    import json
+    import math
+
+    try:
+        rec = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    if not isinstance(rec, dict) or rec.get("ident") != json.loads(json.dumps(ident)):
+        return None
+
+    def nan(v: Any) -> float:
+        return math.nan if v is None else float(v)
+
+    rec["_reused"] = True
+    rec["final_loss"], rec["seconds"] = nan(rec.get("final_loss")), nan(rec.get("seconds"))
+    rec["per_case"] = {
+        case: {s: {k: (nan(v) if k != "label_voxels" else v) for k, v in r.items()} for s, r in recs.items()}
+        for case, recs in rec["per_case"].items()
+    }
+    return rec
 
 
 def _class_volumes(labels: torch.Tensor, spec: dict[str, Any]) -> dict[str, float]:

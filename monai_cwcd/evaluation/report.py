@@ -385,6 +385,12 @@ def write_results_doc(
     rel = os.path.relpath(figures_dir, docs_path.parent)
     runs = doc["runs"]
     total_min = s["total_seconds"] / 60
+    compute_min = s.get("compute_seconds", s["total_seconds"]) / 60
+    reused = int(s.get("reused_runs", 0))
+    reuse_note = (
+        f"; {reused} of the runs were finished by an earlier, interrupted invocation of the same command and "
+        f"reused (this invocation took {total_min:.1f} min of wall time)" if reused else ""
+    )
     lines = [
         "# Loss comparison on synthetic data (generated)",
         "",
@@ -406,8 +412,9 @@ def write_results_doc(
         "- statistics: mean ± sample std over seeds of the per-seed mean over cases and structures; "
         "Wilcoxon signed-rank (two-sided) vs the CWCD (3, 1) U-Net row over per-case-per-structure DSC pairs "
         "(each DSC averaged over the seeds first);",
-        f"- runtime: {total_min:.1f} min total for {len(runs)} runs on {s['device']} with {s['torch_threads']} torch threads "
-        f"(data loading {s['load_seconds']:.0f} s).",
+        f"- runtime: {compute_min:.1f} min of compute for {len(runs)} runs on {s['device']} with {s['torch_threads']} torch threads "
+        f"(data loading {s['load_seconds']:.0f} s plus each run's own training and evaluation time; "
+        f"the time of one uninterrupted comparison){reuse_note}.",
         "",
         "## Results",
         "",

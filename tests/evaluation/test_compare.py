@@ -55,6 +55,28 @@ def test_compare_quick_end_to_end(tmp_path, monkeypatch, cache):
     for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png", "contour_settings.png"):
         assert (tmp_path / "docs" / "results" / png).stat().st_size > 5_000
 
+    # resume: every finished run was saved; a second invocation reuses them all and reproduces the table
+    run_files = sorted((out / "runs").glob("*.json"))
+    assert len(run_files) == len(doc["runs"])
+    table = (out / "results.csv").read_text()
+    again = compare_losses("amos", output_dir=str(out), quick=True, verbose=False)
+    assert again["settings"]["reused_runs"] == len(doc["runs"])
+    assert (out / "results.csv").read_text().split("seconds_per_run")[0] == table.split("seconds_per_run")[0]
+    # a missing run and a truncated one (killed mid-write by something else) are retrained, the rest reused
+    cwcd0 = out / "runs" / "cwcd_seed0.json"
+    (out / "runs" / "ce_seed1.json").unlink()
+    cwcd0.write_text(cwcd0.read_text()[:100])
+    partial = compare_losses("amos", output_dir=str(out), quick=True, verbose=False)
+    assert partial["settings"]["reused_runs"] == len(doc["runs"]) - 2
+    assert json.loads(cwcd0.read_text())["ident"]["seed"] == 0
+    # runs made under another budget are never reused; resume=False retrains everything
+    other = compare_losses("amos", output_dir=str(out), quick=True, verbose=False, losses=["CE", "CWCD"],
+                           contour_settings=[(3, 1)], pdanet=False, learning_rate=5e-4)
+    assert other["settings"]["reused_runs"] == 0
+    fresh = compare_losses("amos", output_dir=str(out), quick=True, verbose=False, losses=["CE", "CWCD"],
+                           contour_settings=[(3, 1)], pdanet=False, learning_rate=5e-4, resume=False)
+    assert fresh["settings"]["reused_runs"] == 0
+
 
 @pytest.mark.slow
 def test_benchmark_script_writes_docs(tmp_path, cache):
