@@ -8,6 +8,7 @@ from pathlib import Path
 
 import matplotlib
 import pytest
+import torch
 
 from monai_cwcd.evaluation import BASELINE_LOSSES, compare_losses, default_configs, write_results_doc
 from monai_cwcd.evaluation.report import results_markdown
@@ -89,3 +90,33 @@ def test_benchmark_script_writes_docs(tmp_path, cache):
     assert "GENERATED" in md and "| CE | unet |" in md and "## The papers' claims" in md
     for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png", "contour_settings.png"):
         assert (tmp_path / "d" / "results" / png).stat().st_size > 5_000
+
+
+def test_boundary_dice_precomputed_maps_match_monai():
+    """The Boundary+Dice row may take MONAI BoundaryLoss's distance maps precomputed: same loss and
+    gradient as MONAI computing them in every step."""
+    from monai.losses import BoundaryLoss, DiceLoss
+
+    from monai_cwcd.evaluation.compare import RunConfig, _BoundaryDice, build_loss, precompute_maps
+
+    torch.manual_seed(0)
+    labels = torch.zeros(2, 1, 12, 10, 8, dtype=torch.long)
+    labels[0, 0, 2:7, 3:8, 1:5] = 1
+    labels[0, 0, 8:11, 1:4, 4:7] = 2
+    labels[1, 0, 4:9, 2:9, 2:7] = 2
+    maps = precompute_maps(RunConfig(name="Boundary+Dice", loss="Boundary+Dice"), labels, 3)
+    assert maps.shape == (2, 3, 12, 10, 8)
+    loss = build_loss(RunConfig(name="Boundary+Dice", loss="Boundary+Dice"), 3)
+    assert isinstance(loss, _BoundaryDice)
+    loss.progress = 0.5
+    logits = torch.randn(2, 3, 12, 10, 8, requires_grad=True)
+    fast = loss(logits, labels, maps)
+    (g_fast,) = torch.autograd.grad(fast, logits)
+    a = 0.01 + (0.5 - 0.01) * 0.5
+    ref = (1 - a) * DiceLoss(to_onehot_y=True, softmax=True)(logits, labels) + a * BoundaryLoss(
+        to_onehot_y=True, softmax=True)(logits, labels)
+    (g_ref,) = torch.autograd.grad(ref, logits)
+    torch.testing.assert_close(fast, ref)
+    torch.testing.assert_close(g_fast, g_ref)
+    torch.testing.assert_close(loss(logits, labels), ref)  # on the fly when no map is given
+    assert loss.boundary.precomputed is None
