@@ -51,7 +51,16 @@ from monai_cwcd.data.synthetic import (
     synthetic_pengwin_case,
     write_synthetic_dataset,
 )
-from monai_cwcd.data.validation import ValidateLabel, ValidateLabeld, ValidateLabelD, ValidateLabelDict
+from monai_cwcd.data.validation import (
+    PadToPatch,
+    PadToPatchd,
+    PadToPatchD,
+    PadToPatchDict,
+    ValidateLabel,
+    ValidateLabeld,
+    ValidateLabelD,
+    ValidateLabelDict,
+)
 
 __all__ = [
     "DatasetError",
@@ -90,6 +99,10 @@ __all__ = [
     "PengwinLabelRemapDict",
     "pengwin_cases",
     "pengwin_datalist",
+    "PadToPatch",
+    "PadToPatchd",
+    "PadToPatchD",
+    "PadToPatchDict",
     "ValidateLabel",
     "ValidateLabeld",
     "ValidateLabelD",

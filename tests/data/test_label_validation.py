@@ -1,6 +1,8 @@
-"""ValidateLabel(d): labels outside the dataset's label set fail at load time, naming case, file, values."""
+"""ValidateLabel(d): labels outside the label set fail at load time, naming case, file, values; PadToPatch(d) logs what it pads."""
 
 from __future__ import annotations
+
+import logging
 
 import nibabel as nib
 import numpy as np
@@ -39,3 +41,30 @@ def test_array_version():
         ValidateLabel(labels=range(20))(np.arange(32))
     with pytest.raises(ValueError, match="at least one"):
         ValidateLabel(labels=())
+
+
+def test_pad_to_patch_logs_and_pads(caplog):
+    from monai.data import MetaTensor
+
+    from monai_cwcd.data import PadToPatch, PadToPatchd
+
+    img = MetaTensor(torch.ones(1, 6, 8, 3), meta={"filename_or_obj": "/data/case_7.nii.gz"})
+    with caplog.at_level(logging.WARNING, logger="monai_cwcd.data"):
+        out = PadToPatchd(["image", "label"], spatial_size=(4, 8, 5))(
+            {"image": img, "label": img.clone(), "case_id": "case_7"}
+        )
+    assert out["image"].shape == (1, 6, 8, 5) and out["label"].shape == (1, 6, 8, 5)
+    assert out["image"][0, 0, 0].tolist() == [0.0, 1.0, 1.0, 1.0, 0.0]  # symmetric zero padding, like SpatialPadd
+    assert len(caplog.records) == 1  # one message per sample, not per key
+    msg = caplog.records[0].getMessage()
+    assert "case case_7: image /data/case_7.nii.gz of spatial size (6, 8, 3)" in msg
+    assert "smaller than the patch (4, 8, 5) along axis [2]" in msg and "keys ['image', 'label']" in msg
+    # invertible like SpatialPadd
+    inv = PadToPatchd(["image"], spatial_size=(4, 8, 5))
+    assert inv.inverse(inv({"image": img.clone()}))["image"].shape == (1, 6, 8, 3)
+
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="monai_cwcd.data"):
+        assert PadToPatch(spatial_size=(2, 2, 2))(img).shape == img.shape  # large enough: no padding, no log
+        assert PadToPatch(spatial_size=(-1, 10, -1))(img).shape == (1, 6, 10, 3)
+    assert len(caplog.records) == 1 and "along axis [1]" in caplog.records[0].getMessage()

@@ -5,6 +5,7 @@ no checkpoint or metrics file was written."""
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 
@@ -190,12 +191,24 @@ def row_dataset_smaller_than_split(tmp_path, copy_set):
 
 
 def row_patch_larger_than_image(tmp_path, copy_set):
-    """Policy: SpatialPadd pads the image to the patch (zeros = the mean after z-scoring); training runs."""
+    """Policy: PadToPatchd pads the image to the patch (zeros = the mean after z-scoring), logs one
+    warning per case naming the file and both sizes, and training runs."""
     data = copy_set("amos")
     parser = _parser(tmp_path, "amos", data, patch_size=[48, 48, 48])
-    ds = parser.get_parsed_content("train#dataset")
-    item = ds[0]
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(level=logging.WARNING)
+    handler.emit = records.append
+    logging.getLogger("monai_cwcd.data").addHandler(handler)
+    try:
+        ds = parser.get_parsed_content("train#dataset")
+        item = ds[0]
+    finally:
+        logging.getLogger("monai_cwcd.data").removeHandler(handler)
     assert tuple(item["image"].shape) == (1, 48, 48, 48) and tuple(item["label_contour"].shape) == (1, 48, 48, 48)
+    messages = [r.getMessage() for r in records]
+    assert len(messages) == len(ds)  # one warning per case (deterministic, cached part of the pipeline)
+    pattern = r"case amos_\d+: image \S+/amos_\d+\.nii\.gz of spatial size \((\d+), (\d+), (\d+)\) is smaller than the patch \(48, 48, 48\) along axis \[[0-2, ]+\]; padded"
+    assert all(re.search(pattern, m) for m in messages), messages[0]
     _train(parser)
     assert (tmp_path / "out" / "model_final.pt").exists()
 
