@@ -77,7 +77,7 @@ def worker(name: str, repeats: int, threads: int) -> dict:
     return {"model": name, "params": params, "times": times, "peak_mib": (peak - base) / 1024}
 
 
-def section(results: list[dict], args: argparse.Namespace) -> str:
+def section(results: list[dict], args: argparse.Namespace, load_start: tuple[float, float, float]) -> str:
     import monai
     import torch
 
@@ -102,7 +102,8 @@ def section(results: list[dict], args: argparse.Namespace) -> str:
             f" --models {','.join(args.models)}`",
             f"Machine: {platform.machine()}, {os.cpu_count()} CPU cores, {platform.platform()}, Python "
             f"{platform.python_version()}, torch {torch.__version__}, MONAI {monai.__version__}; "
-            f"load average at the end {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min).",
+            f"load average at the start {load_start[0]:.1f} / {load_start[1]:.1f} / {load_start[2]:.1f}, at the end "
+            f"{load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min; the benchmark itself adds up to {args.threads}).",
             f"Input {SHAPE}, {OUT_CHANNELS} output channels, training mode, cross-entropy loss, one warm-up "
             f"iteration then {args.repeats} timed forward+backward passes. Peak memory: each model in a fresh "
             "subprocess, `ru_maxrss` after the timed passes minus `ru_maxrss` right before the first forward "
@@ -110,8 +111,12 @@ def section(results: list[dict], args: argparse.Namespace) -> str:
             "",
             *rows,
             "",
-            "Note: measured on a shared machine while other jobs were running; re-run on a quiet machine "
-            "before quoting absolute times. The ratios are from the same run.",
+            (
+                "Note: other jobs were running when the benchmark started (1-min load average above 0.5); "
+                "re-run on a quiet machine before quoting absolute times. The ratios are from the same run."
+                if load_start[0] > 0.5
+                else "Quiet machine: nothing else was running when the benchmark started. The ratios are from the same run."
+            ),
             "",
         ]
     )
@@ -140,6 +145,7 @@ def main() -> None:
     if args.worker:
         print(json.dumps(worker(args.worker, args.repeats, args.threads)))
         return
+    load_start = os.getloadavg()
     results = []
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")])}
     for name in args.models:
@@ -147,7 +153,7 @@ def main() -> None:
         out = subprocess.run(cmd, env=env, check=True, capture_output=True, text=True).stdout
         results.append(json.loads(out.strip().splitlines()[-1]))
         print(results[-1], flush=True)
-    text = section(results, args)
+    text = section(results, args, load_start)
     print(text)
     if not args.no_write:
         write_section(text)
