@@ -17,7 +17,7 @@ from monai_cwcd.networks.blocks import ChannelWiseAttention, HolisticAttention, 
 from monai_cwcd.networks.nets import PDANet
 
 TINY = {"features": (4, 8, 16, 32), "pdm_channels": 4}
-PYTHON = "/work/venv/bin/python" if sys.platform.startswith("linux") else sys.executable
+PYTHON = sys.executable
 
 
 @pytest.fixture(autouse=True)
