@@ -38,14 +38,14 @@ def _train(parser):
     parser.get_parsed_content("train#trainer").run()
 
 
-def _bundle_error(tmp_path, bundle, data, error, pattern, env=None, **updates):
-    """Run the bundle (train + demo configs, a fast-network overlay holding ``updates``) in a
-    subprocess and check the error contract; returns the last stderr line."""
+def _bundle_error(tmp_path, bundle, data, error, pattern, env=None, argv=(), **updates):
+    """Run the bundle (train + demo configs, a fast-network overlay holding ``updates``, extra
+    command-line ``argv``) in a subprocess and check the error contract; returns the last stderr line."""
     overlay = tmp_path / "fast.json"
     overlay.write_text(json.dumps({**FAST_NET, "epochs": 1, "batch_size": 1, **updates}))
     files = [f"bundles/{bundle}/train.json", f"bundles/{bundle}/demo.json", str(overlay)]
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", json.dumps(files), "--dataset_dir", str(data),
-           "--output_dir", str(tmp_path / "out")]
+           "--output_dir", str(tmp_path / "out"), *argv]
     proc = subprocess.run(cmd, cwd=REPO, env={**bundle_env(), **(env or {})}, capture_output=True, text=True, timeout=300)
     report = f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}"
     assert proc.returncode == 1, report  # 134 would be an abort
@@ -260,6 +260,12 @@ def row_cwcd_alpha_out_of_range(tmp_path, copy_set):
 
 def row_contour_kernel_size_zero(tmp_path, copy_set):
     _bundle_error(tmp_path, "amos", copy_set("amos"), "ValueError", r"kernel_size must be >= 1, got 0", contour_kernel_size=0)
+
+
+def row_unknown_override(tmp_path, copy_set):
+    """A mistyped override (``--epoch 1`` for ``--epochs 1``) stops before anything is built."""
+    _bundle_error(tmp_path, "amos", copy_set("amos"), "UnknownOverrideError",
+                  r"--epoch: 'epoch' is not a key of the config \(did you mean --epochs\?\)", argv=["--epoch", "1"])
 
 
 ROWS = {name[4:]: fn for name, fn in sorted(globals().items()) if name.startswith("row_")}
