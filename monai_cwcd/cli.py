@@ -111,17 +111,41 @@ def evaluate(
     _print_json({k: v for k, v in summary.items() if k != "per_case"})
 
 
-def compare(output_dir: str = "compare_losses", docs: str | None = None, **kwargs) -> None:
+def compare(
+    output_dir: str = "compare_losses",
+    docs: str | None = None,
+    dataset: str | None = None,
+    dataset_dir: str | None = None,
+    losses: Sequence[str] | None = None,
+    contour_settings: Sequence[Sequence[int]] | None = None,
+    seeds: Sequence[int] | None = None,
+    epochs: int | None = None,
+    batch_size: int | None = None,
+    learning_rate: float | None = None,
+    spatial_size: Sequence[int] | None = None,
+    channels: Sequence[int] | None = None,
+    pdanet: bool | None = None,
+    pdanet_features: Sequence[int] | None = None,
+    num_train: int | None = None,
+    num_test: int | None = None,
+    num_cases: int | None = None,
+    quick: bool | None = None,
+    device: str | None = None,
+    verbose: bool | None = None,
+    resume: bool | None = None,
+) -> None:
     """Train one network with each loss under the same budget, seeds and data and write the
     comparison report (CSV + Markdown tables, Wilcoxon p-values, plots) to ``output_dir``.
-    Keyword arguments are those of :func:`monai_cwcd.evaluation.compare_losses` (``--quick`` for
-    the < 3 min smoke run); ``--docs docs/results.md`` also writes the results page."""
+    ``--quick`` is the < 3 min smoke run; ``--docs docs/results.md`` also writes the results page.
+    Every other option is the argument of the same name of
+    :func:`monai_cwcd.evaluation.compare_losses`; an option left out keeps that function's default."""
+    given = {k: v for k, v in locals().items() if k not in ("output_dir", "docs") and v is not None}
     from monai_cwcd.evaluation import compare_losses, write_results_doc
 
-    compare_losses(output_dir=output_dir, **kwargs)
+    compare_losses(output_dir=output_dir, **given)
     print(f"results: {output_dir}/results.md")
     if docs:
-        flags = " ".join(f"--{k} {v}" for k, v in kwargs.items())
+        flags = " ".join(f"--{k} {v}" for k, v in given.items())
         print(f"docs: {write_results_doc(output_dir, docs, command=f'monai-cwcd compare --output_dir {output_dir} {flags}'.strip())}")
 
 
@@ -143,6 +167,68 @@ COMMANDS = {
 }
 
 
+def _check_command_line(args: Sequence[str]) -> None:
+    """Refuse, before anything runs, an unknown command, an unknown option (python-fire would run the
+    command first and complain afterwards) or a missing argument, naming the closest valid name.
+
+    Raises:
+        ValueError: the message names the command, the bad or missing name and the valid ones.
+    """
+    import difflib
+    import inspect
+
+    if not args or args[0].startswith("-"):
+        return  # `monai-cwcd`, `monai-cwcd --help`: python-fire's own output
+    name, rest = args[0], list(args[1:])
+    if name not in COMMANDS:
+        close = difflib.get_close_matches(name, list(COMMANDS), n=1)
+        hint = f"did you mean '{close[0]}'? " if close else ""
+        raise ValueError(f"unknown command '{name}'; {hint}commands: {', '.join(COMMANDS)}.")
+    if rest[:1] in (["--help"], ["-h"]) or "--" in rest:
+        return
+    params = inspect.signature(COMMANDS[name]).parameters
+    positional, options, i = [], [], 0
+    while i < len(rest):
+        tok = rest[i]
+        if tok.startswith("--") and len(tok) > 2:
+            key, eq, _ = tok[2:].partition("=")
+            options.append(key.replace("-", "_"))
+            if not eq and i + 1 < len(rest) and not rest[i + 1].startswith("--"):
+                i += 1
+        else:
+            positional.append(tok)
+        i += 1
+    for key in options:
+        if key not in params and not (key.startswith("no") and key[2:] in params):  # fire's --noflag
+            close = difflib.get_close_matches(key, list(params), n=1)
+            hint = f"did you mean --{close[0]}? " if close else ""
+            raise ValueError(
+                f"monai-cwcd {name}: unknown option --{key}; {hint}options: {', '.join('--' + p for p in params)}."
+            )
+    required = [p.name for p in params.values() if p.default is inspect.Parameter.empty]
+    missing = [p for p in required[len(positional) :] if p not in options]
+    if missing:
+        usage = " ".join(p.upper() for p in required)
+        raise ValueError(
+            f"monai-cwcd {name}: missing argument(s) {', '.join(missing)}; usage: monai-cwcd {name} {usage} [options]"
+            f" (monai-cwcd {name} --help)."
+        )
+
+
 def main(argv: Sequence[str] | None = None) -> None:
-    """Entry point of the ``monai-cwcd`` console script."""
-    fire.Fire(COMMANDS, command=list(argv) if argv is not None else None, name="monai-cwcd")
+    """Entry point of the ``monai-cwcd`` console script.
+
+    An error ends the command with one plain line on stderr, printed last, naming the file, key or
+    value and what was expected, and exit status 1; ``MONAI_CWCD_DEBUG=1`` prints the full
+    traceback before it (:mod:`monai_cwcd.errors`, ``docs/reliability.md``).
+    """
+    from monai_cwcd.errors import report_error, wait_for_pool_workers
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        _check_command_line(args)
+        fire.Fire(COMMANDS, command=args, name="monai-cwcd")
+    except Exception as e:  # noqa: BLE001 - every error ends in one readable line
+        report_error(e)
+        wait_for_pool_workers()
+        raise SystemExit(1) from None

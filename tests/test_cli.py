@@ -79,3 +79,75 @@ def test_bad_dataset_name_is_a_clear_error(tmp_path: Path):
     proc = _cli("demo-data", "lits", "--output_dir", str(tmp_path / "x"), cwd=tmp_path, check=False)
     assert proc.returncode != 0
     assert "lits" in proc.stderr and "amos" in proc.stderr
+
+
+# ------------------------------------------------------------------------ help and error contract
+
+
+def _commands() -> list[str]:
+    from monai_cwcd.cli import COMMANDS
+
+    return list(COMMANDS)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_help_of_every_command(command, capsys):
+    """``monai-cwcd <command> --help`` shows python-fire's help (commands added later are covered)."""
+    from monai_cwcd.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code in (0, None)
+    out = capsys.readouterr()
+    text = out.out + out.err  # python-fire prints help to stdout or stderr depending on the route
+    assert "SYNOPSIS" in text and f"monai-cwcd {command}" in text, text
+    assert "Traceback" not in text and "Error:" not in text, text
+
+
+def test_compare_help_subprocess(tmp_path: Path):
+    proc = _cli("compare", "--help", cwd=tmp_path)
+    text = proc.stdout + proc.stderr
+    assert "--quick" in text and "--epochs" in text, text
+    assert "TypeError" not in text, text
+
+
+def _last_line(text: str) -> str:
+    return text.rstrip("\n").splitlines()[-1]
+
+
+def test_errors_end_in_one_plain_line(tmp_path: Path):
+    """A data error: exit 1, no traceback, the message naming the file is the last stderr line;
+    MONAI_CWCD_DEBUG=1 adds the traceback before the same last line."""
+    proc = _cli("evaluate", str(tmp_path / "no_preds"), str(tmp_path), str(tmp_path / "out"), cwd=tmp_path, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = _last_line(proc.stderr)
+    assert last.startswith("ValueError: ") and "no_preds" in last and "does not exist" in last, proc.stderr
+    assert "MONAI_CWCD_DEBUG=1" in proc.stderr
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), MONAI_CWCD_DEBUG="1")
+    debug = subprocess.run([sys.executable, "-m", "monai_cwcd", "evaluate", str(tmp_path / "no_preds"), str(tmp_path),
+                            str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+    assert _last_line(debug.stderr) == last
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["demo-data", "amos", "--num_case", "3"], "unknown option --num_case; did you mean --num_cases?"),
+        (["compare", "--epoch", "2"], "unknown option --epoch; did you mean --epochs?"),
+        (["evalute", "a", "b", "c"], "unknown command 'evalute'; did you mean 'evaluate'?"),
+        (["evaluate", "preds"], "missing argument(s) label_dir, output_dir"),
+    ],
+)
+def test_command_line_mistakes_are_refused_before_running(args, expected, tmp_path: Path, capsys):
+    """Unknown options (python-fire would run the command first), commands and missing arguments."""
+    from monai_cwcd.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert expected in _last_line(err), err
+    assert not any(tmp_path.iterdir())
