@@ -49,8 +49,10 @@ class CWCDLoss(ContourLossBase):
     always uses the logits and every class, with ``torch.nn.functional.cross_entropy``'s
     normalisation over the whole batch (its weighted mean with class weights, whatever ``batch``
     says); ``weight`` serves both parts (the Dice part drops the background entry with the
-    background). With the contour switched off (``beta=0`` and ``lambda_contour=0``) the ``"mean"``
-    equals ``DiceCELoss`` with the same arguments (tested on a grid), except where ``DiceCELoss``
+    background). With the contour switched off (``kernel_size=1`` empties it, so ``lambda_contour``
+    changes nothing, and ``beta=0`` drops the empty contour set's Dice term, which would otherwise
+    scale the Dice by ``1 - beta``) the ``"mean"`` equals ``DiceCELoss`` with the same arguments
+    (tested on a grid of argument combinations), except where ``DiceCELoss``
     is NaN (empty sets with zero smoothing, a batch whose voxels all have class weight 0): there
     ours is finite. What differs (see the README): ``include_background`` defaults to False, as in
     the papers; ``alpha = 0.5`` halves ``DiceCELoss``'s default scale unless the lambdas are given;

@@ -565,7 +565,7 @@ def separable_dice(
     mean, zero-weight classes included); with ``pool_classes`` the (weighted) numerators and
     denominators are summed over the classes before the ratio (the papers' code release). With an
     empty contour (``kernel_size=1``) ``L_c = 0`` and the loss is ``(1 - beta)`` times MONAI's
-    ``DiceLoss``; ``beta = 0`` is MONAI's ``DiceLoss`` for any contour.
+    ``DiceLoss`` (so ``beta = 0`` with an empty contour is exactly ``DiceLoss``).
 
     Args:
         stats: ``(num_c, den_c, num_n, den_n)`` from :func:`separable_dice_stats`, ``(B, C)`` each.

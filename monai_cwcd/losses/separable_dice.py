@@ -36,7 +36,7 @@ class SeparableDiceLoss(ContourLossBase):
     non-contour set) gives a ratio of 1 (a term of 0), also with ``smooth_nr = smooth_dr = 0`` where
     the ratio would be 0/0: MONAI's value for an empty set under equal smoothing. So an all-zero
     contour gives ``(1 - beta)`` times MONAI's ``DiceLoss`` with the same flags (when
-    ``smooth_nr == smooth_dr``) and ``beta=0`` gives MONAI's ``DiceLoss`` for any contour. The
+    ``smooth_nr == smooth_dr``), and with ``beta=0`` exactly MONAI's ``DiceLoss``. The
     mathematics is :func:`monai_cwcd.losses.functional.separable_dice_stats` and
     :func:`~monai_cwcd.losses.functional.separable_dice`. The prediction is the
     activation of ``input`` (``sigmoid`` / ``softmax`` / ``other_act``, as MONAI's ``DiceLoss``), then
