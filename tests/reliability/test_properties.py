@@ -150,7 +150,7 @@ def _finite(t: torch.Tensor) -> bool:
     return bool(torch.isfinite(t.float()).all())
 
 
-@_settings(300)
+@_settings(600)
 @given(loss_cases())
 def test_losses_are_finite_with_finite_gradients(case):
     DRAWN["losses"] += 1
@@ -173,7 +173,15 @@ def test_losses_are_finite_with_finite_gradients(case):
         value = loss(*args)
     assert _finite(value), (case, value)
     value.sum().backward()
-    assert x.grad is not None and _finite(x.grad), case
+    assert x.grad is not None
+    raw = case["act"] == "none" or (case["act"] == "softmax" and c == 1)  # no activation inside the loss
+    if case["dtype"] == torch.float16 and raw and case["name"] in ("cwcd", "sdl"):
+        # The Dice gradient w.r.t. a probability input near an empty set is smooth_nr / smooth_dr^2 (1e5
+        # with MONAI's default smoothing, as in MONAI's DiceLoss): finite, but beyond float16's range
+        # (65504) when the leaf itself is float16. With logits and an activation flag (the AMP setting)
+        # the activation's derivative keeps it small; that case is asserted below for every dtype.
+        return
+    assert _finite(x.grad), case
 
 
 @st.composite
@@ -190,7 +198,7 @@ def map_cases(draw):
     )
 
 
-@_settings(120)
+@_settings(150)
 @given(map_cases())
 def test_weight_maps_are_finite(case):
     DRAWN["maps"] += 1
@@ -229,7 +237,7 @@ def attention_cases(draw):
     )
 
 
-@_settings(120)
+@_settings(150)
 @given(attention_cases())
 def test_attention_blocks_are_finite(case):
     DRAWN["attention"] += 1
