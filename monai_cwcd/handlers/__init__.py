@@ -25,3 +25,6 @@ __all__ += ["InputChannelsGuard", "NonFiniteError", "NonFiniteGuard"]
 from monai_cwcd.handlers.resume import ResumeCheckpointLoader, ResumeState  # noqa: E402
 
 __all__ += ["ResumeCheckpointLoader", "ResumeState"]
+from monai_cwcd.handlers.distributed import PaddedCaseMask  # noqa: E402
+
+__all__ += ["PaddedCaseMask"]
