@@ -23,24 +23,24 @@ from torch.nn.parallel import DistributedDataParallel
 from monai_cwcd.data import DistributedEvalSampler, write_synthetic_dataset
 
 
-def _split(val_cases: int) -> dict:
-    """2 training cases (1 per rank) and ``val_cases`` validation cases of the 6-case tiny set."""
-    counts = [2, val_cases, 6 - 2 - val_cases]
+def _split(val_cases: int, train_cases: int = 2, batch_size: int = 1) -> dict:
+    """``train_cases`` training and ``val_cases`` validation cases of the 6-case tiny set."""
+    counts = [train_cases, val_cases, 6 - train_cases - val_cases]
     return {
         "train#dataset#data": f"$monai_cwcd.data.amos_datalist(@dataset_dir, 'train', split_counts={counts})",
         "validate#dataset#data": f"$monai_cwcd.data.amos_datalist(@dataset_dir, 'val', split_counts={counts})",
-        "batch_size": 1,
+        "batch_size": batch_size,
     }
 
 
-def _configs(tmp_path, val_cases, multi_gpu=True, extra=None):
+def _configs(tmp_path, split, multi_gpu=True, extra=None):
     overlay = tmp_path / ("overlay_ddp.json" if multi_gpu else "overlay.json")
-    overlay.write_text(json.dumps({**FAST_NET, **_split(val_cases), **(extra or {})}))
+    overlay.write_text(json.dumps({**FAST_NET, **split, **(extra or {})}))
     files = ["bundles/amos/train.json"] + (["bundles/amos/multi_gpu_train.json"] if multi_gpu else [])
     return [str(REPO / f) for f in files + ["bundles/amos/demo.json"]] + [str(overlay)]
 
 
-def _torchrun(tmp_path, dataset_dir, val_cases, epochs):
+def _torchrun(tmp_path, dataset_dir, val_cases, epochs, train_cases=2, batch_size=1):
     """Run the AMOS bundle (multi-GPU config, gloo) on 2 CPU processes; every rank also saves its
     evaluator's last ``metric_details`` and metrics. Returns (output dir, {rank: log}, {rank: details})."""
     out, logs, details = tmp_path / "out", tmp_path / "logs", tmp_path / "details"
@@ -48,7 +48,8 @@ def _torchrun(tmp_path, dataset_dir, val_cases, epochs):
     dump = (f"$torch.save({{'details': @validate#evaluator.state.metric_details, 'metrics': "
             f"@validate#evaluator.state.metrics, 'masked': @validate#padding_mask.masked}}, "
             f"'{details}/rank' + str(torch.distributed.get_rank()) + '.pt')")
-    configs = _configs(tmp_path, val_cases, extra={"run": ["$@train#trainer.run()", dump]})
+    configs = _configs(tmp_path, _split(val_cases, train_cases, batch_size),
+                       extra={"run": ["$@train#trainer.run()", dump]})
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2", "--log-dir", str(logs), "--redirects", "3",
            "-m", "monai.bundle", "run", "--config_file", json.dumps(configs),
            "--dataset_dir", dataset_dir, "--output_dir", str(out), "--epochs", str(epochs)]
@@ -62,10 +63,10 @@ def _torchrun(tmp_path, dataset_dir, val_cases, epochs):
     return out, rank_logs, ranks
 
 
-def _single_process(tmp_path, dataset_dir, val_cases, model_state):
+def _single_process(tmp_path, dataset_dir, val_cases, model_state, train_cases=2):
     """The bundle's evaluator in this process (no DDP, plain loader) over the same validation cases."""
     parser = ConfigParser()
-    parser.read_config(_configs(tmp_path, val_cases, multi_gpu=False))
+    parser.read_config(_configs(tmp_path, _split(val_cases, train_cases), multi_gpu=False))
     parser.update({"dataset_dir": dataset_dir, "output_dir": str(tmp_path / "single")})
     parser.get_parsed_content("network_def").load_state_dict(model_state)
     evaluator = parser.get_parsed_content("validate#evaluator")
@@ -117,11 +118,14 @@ def test_torchrun_two_cpu_processes(tmp_path, amos_tiny):
 
 
 def test_torchrun_one_validation_case(tmp_path, amos_tiny):
-    """The demo's situation: 1 validation case on 2 ranks. Rank 1 evaluates a padding case whose
-    ground truth is emptied, so it takes part in the all-gather and contributes only NaN rows."""
-    out, _, ranks = _torchrun(tmp_path, amos_tiny, val_cases=1, epochs=1)
+    """The demo's situation: 1 validation case on 2 ranks, an odd number of training cases per rank.
+    Rank 1 evaluates a padding case whose ground truth is emptied, so it takes part in the all-gather
+    and contributes only NaN rows."""
+    out, _, ranks = _torchrun(tmp_path, amos_tiny, val_cases=1, epochs=1, train_cases=5, batch_size=2)
     final = torch.load(out / "model_final.pt", map_location="cpu", weights_only=True)
-    single = _single_process(tmp_path, amos_tiny, 1, final["model"])
+    # 5 training cases: 3 per rank, batches of 2: the batch of one is dropped (BatchNorm at 1^3 voxels)
+    assert final["trainer"]["iteration"] == 1
+    single = _single_process(tmp_path, amos_tiny, 1, final["model"], train_cases=5)
     _check_each_case_once(ranks, single, rank_cases=[[0], []])
     assert (ranks[0]["masked"], ranks[1]["masked"]) == (0, 1)
     assert len(ranks[0]["details"]["val_mean_dice"]) == 2  # the case and rank 1's all-NaN padding row
@@ -182,6 +186,7 @@ def test_multi_gpu_config_of_every_bundle(tmp_path, bundle):
         train_dl, val_dl = (parser.get_parsed_content(f"{k}#dataloader") for k in ("train", "validate"))
         assert isinstance(train_dl.sampler, DistributedSampler) and isinstance(val_dl.sampler, DistributedEvalSampler)
         assert train_dl.sampler.shuffle and not val_dl.sampler.shuffle
+        assert train_dl.drop_last and not val_dl.drop_last
         # validation: every case once (uneven split), padding of empty ranks masked out of the metrics
         val_handlers = [type(h).__name__ for h in parser.get_parsed_content("validate#evaluator#val_handlers")]
         assert val_handlers[-1] == "PaddedCaseMask" and "AtomicCheckpointSaver" in val_handlers
