@@ -22,9 +22,9 @@ class PaddedCaseMask:
     Attach it to the evaluator (in ``val_handlers``). At ``IterationEvents.MODEL_COMPLETED``, after
     MONAI's decollate and ``postprocessing`` and before the metrics update, it sets ``keys`` of every
     padding case in ``engine.state.output`` to zeros. MONAI's Dice (``MeanDice`` / ``DiceMetric``
-    with ``ignore_empty=True``, MONAI's default, and our ``PerClassMeanDice``), Hausdorff and surface
-    distance metrics score a case with an empty ground truth NaN in every channel, and their
-    reductions (``do_metric_reduction``) leave NaN out of the mean. The padding rows stay in
+    with ``ignore_empty=True``, MONAI's default, and our ``PerClassMeanDice``) and
+    ``HausdorffDistanceMetric`` score a case with an empty ground truth NaN in every channel, and
+    their reductions (``do_metric_reduction``) leave NaN out of the mean. The padding rows stay in
     ``engine.state.metric_details`` as all-NaN rows.
 
     Which cases are padding: the last ``sampler.num_padding`` cases this rank iterates in an epoch.
@@ -32,7 +32,8 @@ class PaddedCaseMask:
 
     Requirements: the label keys hold one channel per class (one-hot or multi-label, as after
     ``AsDiscreted(to_onehot=...)``); a metric that scores an empty ground truth as a number (e.g.
-    ``DiceMetric(ignore_empty=False)``, confusion-matrix metrics) would count the padding case.
+    ``DiceMetric(ignore_empty=False)``, ``SurfaceDistanceMetric`` (inf), confusion-matrix metrics)
+    would count the padding case.
 
     Example:
         >>> sampler = DistributedEvalSampler(val_ds)
