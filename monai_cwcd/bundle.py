@@ -229,12 +229,24 @@ def export_bundle(
 
     Raises:
         FileNotFoundError: unknown bundle or missing checkpoint file.
-        ValueError: a checkpoint that holds neither ``key_in_ckpt`` nor a plain state dict.
+        ValueError: a checkpoint that cannot be loaded with ``weights_only=True`` (the message names
+            the cause) or holds neither ``key_in_ckpt`` nor a plain state dict.
     """
     src = bundle_dir(name)
     out = Path(output_dir)
     if checkpoint is not None and not os.path.isfile(checkpoint):
         raise FileNotFoundError(f"checkpoint '{checkpoint}' does not exist.")
+    if checkpoint is not None:  # read before anything is written: a bad checkpoint leaves no partial bundle
+        from monai_cwcd.handlers.checkpoint import load_checkpoint
+
+        ckpt = load_checkpoint(checkpoint, map_location="cpu")
+        if isinstance(ckpt, dict) and key_in_ckpt in ckpt:
+            weights = ckpt[key_in_ckpt]
+        elif isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+            weights = ckpt
+        else:
+            keys = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
+            raise ValueError(f"checkpoint '{checkpoint}' has no '{key_in_ckpt}' entry and is not a state dict: {keys}.")
     for sub in ("configs", "models", "docs"):
         (out / sub).mkdir(parents=True, exist_ok=True)
     for fname in CONFIG_FILES:
@@ -252,14 +264,6 @@ def export_bundle(
         shutil.copytree(src / "docs", out / "docs", dirs_exist_ok=True)
     shutil.copyfile(src / "LICENSE", out / "LICENSE")
     if checkpoint is not None:
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if isinstance(ckpt, dict) and key_in_ckpt in ckpt:
-            weights = ckpt[key_in_ckpt]
-        elif isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-            weights = ckpt
-        else:
-            keys = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
-            raise ValueError(f"checkpoint '{checkpoint}' has no '{key_in_ckpt}' entry and is not a state dict: {keys}.")
         tmp = out / "models" / ".model.pt.tmp"
         torch.save({key_in_ckpt: weights}, tmp)
         os.replace(tmp, out / "models" / "model.pt")

@@ -39,6 +39,7 @@ from monai_cwcd.data.pengwin import (
     pengwin_cases,
     pengwin_datalist,
 )
+from monai_cwcd.data.samplers import DistributedEvalSampler
 from monai_cwcd.data.synthetic import (
     DEMO_NUM_CASES,
     GENERATOR_VERSION,
@@ -120,4 +121,5 @@ __all__ = [
     "contour_path",
     "compute_contour_map",
     "precompute_contours",
+    "DistributedEvalSampler",
 ]

@@ -235,7 +235,7 @@ def row_truncated_checkpoint(tmp_path, copy_set):
     os.makedirs(tmp_path / "out")
     torch.save({"model": {"w": torch.zeros(1000)}}, tmp_path / "out" / "model_last.pt")
     _truncate(tmp_path / "out" / "model_last.pt")
-    _bundle_error(tmp_path, "amos", data, "ValueError", r"cannot load checkpoint .*model_last\.pt", resume=True)
+    _bundle_error(tmp_path, "amos", data, "ValueError", r"checkpoint .*model_last\.pt is truncated or corrupt", resume=True)
     (tmp_path / "out" / "model_last.pt").unlink()
 
 
