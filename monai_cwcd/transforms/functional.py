@@ -149,7 +149,7 @@ def contour_radius(contour_width_mm: float | Sequence[float], spacing: float | S
 
     Example:
         >>> contour_radius(2.0, (0.8, 0.8, 5.0)), contour_radius(1.0, 1.0), contour_radius((1.5, 1.5, 5.0), (0.7, 0.7, 5.0))
-        ((2, 2, 0), (1,), (2, 2, 1))
+        ((3, 3, 0), (1,), (2, 2, 1))
 
     Args:
         contour_width_mm: one width (every axis) or one per axis, mm, >= 0.
