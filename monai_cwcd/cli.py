@@ -8,6 +8,7 @@ Examples::
     monai-cwcd demo-data amos                      # synthetic AMOS-layout dataset in the cache
     monai-cwcd demo-data brats --output_dir /data/brats_synth --num_cases 20
     monai-cwcd contours amos /data/amos22 --kernel_size 2 --iterations 1
+    monai-cwcd contours amos /data/amos22 --adaptive --overwrite   # per-structure widths in mm
     monai-cwcd evaluate preds/ labels/ eval_out/ --num_classes 16
     monai-cwcd compare --quick --output_dir /tmp/compare
     monai-cwcd export-bundle amos /tmp/amos_bundle --checkpoint runs/amos/model.pt
@@ -57,12 +58,48 @@ def contours(
     edge_is_contour: bool = False,
     num_workers: int = 2,
     overwrite: bool = False,
+    contour_width_mm: float | Sequence[float] | dict | None = None,
+    adaptive: bool = False,
+    fraction: float = 0.1,
+    min_width_mm: float | None = None,
+    max_width_mm: float | None = None,
 ) -> None:
     """Precompute the contour map of every label of a dataset, written beside the labels
     (``<name>_contour.nii.gz`` / ``.mha``), in parallel, skipping files already done. Exits with
-    status 1 when any case failed (each failure is printed; no partial file is left)."""
-    from monai_cwcd.data import precompute_contours
+    status 1 when any case failed (each failure is printed; no partial file is left).
 
+    ``--contour_width_mm`` gives the thickness in mm (a number, ``[x,y,z]``, or ``{class: width}``)
+    instead of ``--kernel_size``/``--iterations``, with each label's own spacing. ``--adaptive``
+    derives one width per structure from the training labels (``fraction`` of its equivalent radius,
+    clipped to ``[min_width_mm, max_width_mm]``, see ``monai_cwcd.data.adaptive_contour_widths``),
+    writes them to ``<dataset_dir>/contour_widths.json`` and makes the maps with them (add
+    ``--overwrite`` to replace maps made with another setting)."""
+    from monai_cwcd.data import (
+        adaptive_contour_widths,
+        load_contour_widths,
+        precompute_contours,
+        write_contour_widths,
+    )
+
+    if adaptive and contour_width_mm is not None:
+        print("error: --adaptive computes the widths; do not also pass --contour_width_mm.", file=sys.stderr)
+        sys.exit(2)
+    if adaptive:
+        result = adaptive_contour_widths(
+            dataset, dataset_dir, fraction=fraction, min_width_mm=min_width_mm, max_width_mm=max_width_mm,
+            num_workers=num_workers,
+        )
+        path = write_contour_widths(result, dataset_dir)
+        rule = result["rule"]
+        print(
+            f"contour widths ({len(result['case_ids'])} {result['split']} cases, fraction {rule['fraction']}, "
+            f"clip [{rule['min_width_mm']}, {rule['max_width_mm']}] mm): {path}"
+        )
+        for c, entry in result["structures"].items():
+            radius = entry.get("equivalent_radius_mm")
+            extra = f"r = {radius} mm, {entry['cases']} cases" if radius is not None else f"{entry['cases']} cases"
+            print(f"  {c:>3} {entry['name']:<28} {entry['width_mm']:>7.3f} mm   ({extra})")
+        contour_width_mm = load_contour_widths(path)
     summary = precompute_contours(
         dataset,
         dataset_dir,
@@ -72,8 +109,11 @@ def contours(
         num_workers=num_workers,
         overwrite=overwrite,
         progress=True,
+        contour_width_mm=contour_width_mm,
     )
     print(f"written {summary['written']}, skipped {summary['skipped']}, failed {summary['failed']}")
+    if summary["skipped"] and (adaptive or contour_width_mm is not None) and not overwrite:
+        print("note: skipped maps were made earlier, maybe with another setting; --overwrite recomputes them.")
     for path, message in summary.get("errors", {}).items():
         print(f"FAILED {path}: {message}", file=sys.stderr)
     if summary["failed"]:

@@ -28,7 +28,13 @@ from torch.nn.modules.loss import _Loss
 
 from monai_cwcd.losses import functional as LF
 from monai_cwcd.losses.functional import PreparedTarget, _plain
-from monai_cwcd.transforms.functional import binary_contour, label_contour
+from monai_cwcd.transforms.functional import (
+    binary_contour,
+    check_contour_width,
+    check_spacing,
+    label_contour,
+    resolve_spacing,
+)
 
 __all__ = ["ContourHandoffMixin", "ContourLossBase"]
 
@@ -148,6 +154,8 @@ def attach_contours(
     need_own: bool,
     need_class: bool,
     owner: str,
+    contour_width_mm=None,
+    spacing=None,
 ) -> None:
     """Fill ``prep.own_contour`` / ``prep.class_contour`` from ``contour`` or, when it is None, from the
     target on the fly (on the target's device, under ``torch.no_grad()``).
@@ -174,6 +182,8 @@ def attach_contours(
                 )
             contour = _foreground(contour.to(prep.logits.device))
         kw = dict(kernel_size=kernel_size, iterations=iterations, edge_is_contour=edge_is_contour)
+        if contour_width_mm is not None:  # mm widths (issue 12): windows from the voxel spacing
+            kw.update(contour_width_mm=contour_width_mm, spacing=spacing)
         if prep.index is not None:
             if contour is None:
                 own = label_contour(prep.index, prep.spatial_dims, **kw)
@@ -220,6 +230,8 @@ class ContourLossBase(ContourHandoffMixin, _Loss):
         kernel_size: int = 3,
         iterations: int = 1,
         edge_is_contour: bool = False,
+        contour_width_mm=None,
+        spacing=None,
         pool_classes: bool = False,
         smooth_nr: float = 1e-5,
         smooth_dr: float = 1e-5,
@@ -229,6 +241,8 @@ class ContourLossBase(ContourHandoffMixin, _Loss):
         batch: bool = False,
     ) -> None:
         super().__init__(reduction=LossReduction(reduction).value)
+        self.contour_width_mm = check_contour_width(contour_width_mm)
+        self.spacing = check_spacing(spacing)
         check_activation(sigmoid, softmax, other_act)
         self.include_background = bool(include_background)
         self.to_onehot_y = bool(to_onehot_y)
@@ -256,6 +270,9 @@ class ContourLossBase(ContourHandoffMixin, _Loss):
         """Per-sample CWCE and SDL values ((B,) or (1,)); the one not asked for is None."""
         owner = type(self).__name__
         contour = self._take_contour(contour)
+        spacing = None
+        if contour is None and self.contour_width_mm is not None:  # before prepare_target drops the metadata
+            spacing = resolve_spacing(target, _plain(input).ndim - 2, self.spacing, owner)
         # float32 throughout, also under autocast: float16/bfloat16 sums over a volume overflow or
         # lose the small contour terms
         with torch.autocast(device_type=_plain(input).device.type, enabled=False):
@@ -273,6 +290,8 @@ class ContourLossBase(ContourHandoffMixin, _Loss):
                     need_own=(weighted and not prep.binary) or (dice and prep.index is not None),
                     need_class=prep.dense is not None and ((weighted and prep.binary) or (dice and prep.index is None)),
                     owner=owner,
+                    contour_width_mm=self.contour_width_mm,
+                    spacing=spacing,
                 )
             ce_val = sdl_val = None
             if ce:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import torch
 from monai.utils import LossReduction
@@ -66,6 +66,12 @@ class ContourWeightedCELoss(ContourLossBase):
         iterations: number of erosions. Defaults to 1.
         edge_is_contour: the patch edge counts as a boundary (scipy's default border, the papers'
             released behaviour) when True. Defaults to False.
+        contour_width_mm: contour thickness in mm for the on-the-fly contour, instead of
+            ``kernel_size``/``iterations``: a number, one per spatial axis, or ``{class index: width}``
+            (see ``monai_cwcd.transforms.ContourWeightMap``); the spacing comes from a ``MetaTensor``
+            target's affine, else from ``spacing``. Defaults to None.
+        spacing: voxel spacing in mm (a number or one per spatial axis) for targets without an
+            affine. Defaults to None.
         weight: per-class weights (``C`` entries or one number), as ``weight`` of
             ``torch.nn.CrossEntropyLoss`` (softmax) or ``pos_weight`` per channel (BCE); a weight of 0
             ignores a class. Defaults to None.
@@ -88,6 +94,8 @@ class ContourWeightedCELoss(ContourLossBase):
         kernel_size: int = 3,
         iterations: int = 1,
         edge_is_contour: bool = False,
+        contour_width_mm: float | Sequence[float] | Mapping[int, float | Sequence[float]] | None = None,
+        spacing: float | Sequence[float] | None = None,
         weight: Sequence[float] | float | int | torch.Tensor | None = None,
         label_smoothing: float = 0.0,
         reduction: LossReduction | str = LossReduction.MEAN,
@@ -100,6 +108,8 @@ class ContourWeightedCELoss(ContourLossBase):
             kernel_size=kernel_size,
             iterations=iterations,
             edge_is_contour=edge_is_contour,
+            contour_width_mm=contour_width_mm,
+            spacing=spacing,
             weight=weight,
             label_smoothing=label_smoothing,
             reduction=reduction,

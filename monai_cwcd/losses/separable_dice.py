@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from monai.utils import LossReduction
@@ -68,6 +68,12 @@ class SeparableDiceLoss(ContourLossBase):
         iterations: number of erosions. Defaults to 1.
         edge_is_contour: the patch edge counts as a boundary (scipy's default border, the papers'
             released behaviour) when True. Defaults to False.
+        contour_width_mm: contour thickness in mm for the on-the-fly contour, instead of
+            ``kernel_size``/``iterations``: a number, one per spatial axis, or ``{class index: width}``
+            (see ``monai_cwcd.transforms.ContourWeightMap``); the spacing comes from a ``MetaTensor``
+            target's affine, else from ``spacing``. Defaults to None.
+        spacing: voxel spacing in mm (a number or one per spatial axis) for targets without an
+            affine. Defaults to None.
         pool_classes: sum numerators and denominators over classes before the ratio. Defaults to False.
         smooth_nr: added to each numerator. Defaults to 1e-5.
         smooth_dr: added to each denominator. Defaults to 1e-5.
@@ -97,6 +103,8 @@ class SeparableDiceLoss(ContourLossBase):
         kernel_size: int = 3,
         iterations: int = 1,
         edge_is_contour: bool = False,
+        contour_width_mm: float | Sequence[float] | Mapping[int, float | Sequence[float]] | None = None,
+        spacing: float | Sequence[float] | None = None,
         pool_classes: bool = False,
         smooth_nr: float = 1e-5,
         smooth_dr: float = 1e-5,
@@ -116,6 +124,8 @@ class SeparableDiceLoss(ContourLossBase):
             kernel_size=kernel_size,
             iterations=iterations,
             edge_is_contour=edge_is_contour,
+            contour_width_mm=contour_width_mm,
+            spacing=spacing,
             pool_classes=pool_classes,
             smooth_nr=smooth_nr,
             smooth_dr=smooth_dr,
