@@ -178,3 +178,63 @@ def test_linear_decay_and_brats_labels(tmp_path):
     assert check_dataset_dir(str(tmp_path)) == str(tmp_path)
     with pytest.raises(FileNotFoundError, match="bundles/brats/demo.json"):
         check_dataset_dir(str(tmp_path / "missing"), "brats")
+
+
+def _onehot(lab: torch.Tensor, n: int = 4) -> torch.Tensor:
+    return torch.nn.functional.one_hot(lab.long(), n).movedim(-1, 1).float()
+
+
+def _absent_present_batch():
+    """Image 0: structure 1 perfect, 2 missed, 3 absent from both. Image 1: structure 1 half right,
+    2 hallucinated (absent from the reference), 3 absent from both."""
+    y0, p0 = torch.zeros(8, 8), torch.zeros(8, 8)
+    y0[:4, :4] = 1
+    p0[:4, :4] = 1
+    y0[5:, 5:] = 2  # missed
+    y1, p1 = torch.zeros(8, 8), torch.zeros(8, 8)
+    y1[:4, :4] = 1
+    p1[:4, :2] = 1
+    p1[5:, 5:] = 2  # hallucinated
+    return _onehot(torch.stack([p0, p1])), _onehot(torch.stack([y0, y1]))
+
+
+def test_per_class_mean_dice_absent_is_nan_and_means_over_present():
+    p, y = _absent_present_batch()
+    ev = Engine(lambda e, b: (p, y))
+    PerClassMeanDice(["spleen", "kidney", "gallbladder"]).attach(ev, "val_class_dice")
+    ev.run([0], max_epochs=1)
+    m = ev.state.metrics
+    assert m["val_dice_spleen"] == pytest.approx((1.0 + 2 * 8 / (16 + 8)) / 2)
+    assert m["val_dice_kidney"] == 0.0  # missed once, hallucinated once: both count as 0
+    assert np.isnan(m["val_dice_gallbladder"])  # absent everywhere: NaN, not 0.0
+    details = ev.state.metric_details["val_class_dice"]
+    assert details.shape == (2, 3) and torch.isnan(details[:, 2]).all() and not torch.isnan(details[:, :2]).any()
+
+
+def test_structure_metrics_saver_names_and_quiet(tmp_path, recwarn):
+    from monai_cwcd.handlers import StructureMetricsSaver
+
+    p, y = _absent_present_batch()
+    ev = Engine(lambda e, b: (p, y))
+    PerClassMeanDice(["spleen", "kidney", "gallbladder"]).attach(ev, "val_class_dice")
+    StructureMetricsSaver(str(tmp_path), class_names=["spleen", "kidney", "gallbladder"], metrics="*",
+                          metric_details=["val_class_dice"], summary_ops="*",
+                          batch_transform=lambda b: [{"filename_or_obj": "a.nii.gz"}, {"filename_or_obj": "b.nii.gz"}]).attach(ev)
+    ev.run([0], max_epochs=1)
+    raw = (tmp_path / "val_class_dice_raw.csv").read_text().splitlines()
+    assert raw[0] == "filename,spleen,kidney,gallbladder,mean"
+    cells = raw[1].split(",")
+    assert cells[0] == "a.nii.gz"
+    np.testing.assert_allclose([float(c) for c in cells[1:]], [1.0, 0.0, np.nan, 0.5])  # mean over the present ones
+    summary = (tmp_path / "val_class_dice_summary.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in summary] == ["class", "spleen", "kidney", "gallbladder", "mean"]
+    assert np.isnan(float(summary[3].split(",")[1]))
+    assert "val_dice_spleen" in (tmp_path / "metrics.csv").read_text()
+    flood = [w for w in recwarn if "slice" in str(w.message) or "Degrees of freedom" in str(w.message)]
+    assert not flood, [str(w.message) for w in flood]
+    ev2 = Engine(lambda e, b: (p, y))
+    PerClassMeanDice(["spleen", "kidney", "gallbladder"]).attach(ev2, "val_class_dice")
+    StructureMetricsSaver(str(tmp_path), class_names=["spleen"], metric_details="*",
+                          batch_transform=lambda b: []).attach(ev2)
+    with pytest.raises(ValueError, match="'val_class_dice' has 3 channel"):
+        ev2.run([0], max_epochs=1)
