@@ -238,3 +238,29 @@ def test_structure_metrics_saver_names_and_quiet(tmp_path, recwarn):
                           batch_transform=lambda b: []).attach(ev2)
     with pytest.raises(ValueError, match="'val_class_dice' has 3 channel"):
         ev2.run([0], max_epochs=1)
+
+
+AMOS_NAMES = ["spleen", "right_kidney", "left_kidney", "gallbladder", "esophagus", "liver", "stomach", "aorta",
+              "postcava", "pancreas", "right_adrenal_gland", "left_adrenal_gland", "duodenum", "bladder", "prostate_uterus"]
+
+
+@pytest.mark.parametrize("epochs", [1, 7, 40])
+def test_training_curves_distinct_styles_names_and_integer_ticks(tmp_path, epochs):
+    plotter = TrainingCurvePlotter(str(tmp_path), validator=_validator([0.5] * epochs))
+    plotter.validator.state.key_metric_name = "val_mean_dice"
+    plotter.history = [
+        {"epoch": e, "loss": 1.0 / e, "val_mean_dice": 0.5,
+         **{f"val_dice_{n}": (float("nan") if n == "bladder" else 0.05 * i) for i, n in enumerate(AMOS_NAMES)}}
+        for e in range(1, epochs + 1)
+    ]
+    fig = plotter.figure()
+    ax_loss, ax_dice = fig.axes[:2]
+    legend = [t.get_text() for t in ax_dice.get_legend().get_texts()]
+    assert legend[0] == "val_mean_dice" and legend[1:] == [n if n != "bladder" else "bladder (absent)" for n in AMOS_NAMES]
+    styles = [(tuple(line.get_color()), line.get_linestyle()) for line in ax_dice.lines[1:]]
+    assert len(set(styles)) == len(AMOS_NAMES)  # 15 structures, no two drawn alike (spleen vs right adrenal gland)
+    for ax in (ax_loss, ax_dice):
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    plotter.write()
+    assert (tmp_path / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
