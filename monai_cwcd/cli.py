@@ -9,9 +9,9 @@ Examples::
     monai-cwcd demo-data brats --output_dir /data/brats_synth --num_cases 20
     monai-cwcd contours amos /data/amos22 --kernel_size 2 --iterations 1
     monai-cwcd contours amos /data/amos22 --adaptive --overwrite   # per-structure widths in mm
-    monai-cwcd evaluate preds/ labels/ eval_out/ --num_classes 16
+    monai-cwcd evaluate runs/amos_demo/predictions /data/amos22/labelsTs --num_classes 16
     monai-cwcd compare --quick --output_dir /tmp/compare
-    monai-cwcd export-bundle amos /tmp/amos_bundle --checkpoint runs/amos/model.pt
+    monai-cwcd export-bundle runs/amos_demo                # run folder -> runs/amos_demo/export
 """
 
 from __future__ import annotations
@@ -123,7 +123,7 @@ def contours(
 def evaluate(
     pred_dir: str,
     label_dir: str,
-    output_dir: str,
+    output_dir: str | None = None,
     num_classes: int | None = None,
     class_names: Sequence[str] | None = None,
     spacing_aware: bool = True,
@@ -133,10 +133,18 @@ def evaluate(
 ) -> None:
     """Per-case and per-class DSC, HD95 and ASSD of the predictions in ``pred_dir`` against the
     labels in ``label_dir`` (NIfTI or MHA), written to ``output_dir`` as ``per_case.csv``,
-    ``summary.json`` and a per-class bar chart PNG. ``regions`` (e.g. BraTS
-    ``{"TC": [1, 4], "WT": [1, 2, 4], "ET": [4]}``) scores unions of labels instead of classes."""
+    ``summary.json`` and a per-class bar chart PNG. Predictions and labels are paired by case id
+    (``amos_0001_seg.nii.gz`` <-> ``amos_0001.nii.gz``); contour maps (``*_contour.*``) and files of
+    other cases are ignored. ``output_dir`` defaults to ``<pred_dir>_evaluation`` beside
+    ``pred_dir`` (``runs/amos_demo/predictions`` -> ``runs/amos_demo/predictions_evaluation``).
+    ``regions`` (e.g. BraTS ``{"TC": [1, 4], "WT": [1, 2, 4], "ET": [4]}``) scores unions of labels
+    instead of classes."""
+    import os
+
     from monai_cwcd.evaluation import evaluate_folders
 
+    if output_dir is None:
+        output_dir = os.path.normpath(os.fspath(pred_dir)) + "_evaluation"
     summary = evaluate_folders(
         pred_dir,
         label_dir,
@@ -148,7 +156,7 @@ def evaluate(
         include_background=include_background,
         regions=regions,
     )
-    _print_json({k: v for k, v in summary.items() if k != "per_case"})
+    _print_json({**{k: v for k, v in summary.items() if k != "per_case"}, "output_dir": str(output_dir)})
 
 
 def compare(
@@ -189,13 +197,24 @@ def compare(
         print(f"docs: {write_results_doc(output_dir, docs, command=f'monai-cwcd compare --output_dir {output_dir} {flags}'.strip())}")
 
 
-def export_bundle(name: str, output_dir: str, checkpoint: str | None = None) -> None:
-    """Export bundle ``name`` (amos, brats, pengwin, or a bundle folder) to the MONAI model-zoo
-    layout (``configs/``, ``models/``, ``docs/``, ``LICENSE``) in ``output_dir``, with an optional
-    trained ``checkpoint`` copied to ``models/model.pt``."""
+def export_bundle(source: str, output_dir: str | None = None, checkpoint: str | None = None) -> None:
+    """Export a training run folder (``runs/amos_demo``: its saved config, every override applied,
+    and its best checkpoint ``model.pt``) or a bundle (amos, brats, pengwin, or a bundle folder) to
+    the MONAI model-zoo layout (``configs/``, ``models/``, ``docs/``, ``LICENSE``) in ``output_dir``
+    (default for a run folder: ``<run>/export``). The checkpoint (the run's, or ``checkpoint``) is
+    loaded into the network built from the exported config first: one that does not fit fails
+    with one line naming both and the first differing tensor."""
+    import os
+
+    from monai_cwcd.bundle import RUN_CONFIG
     from monai_cwcd.bundle import export_bundle as _export
 
-    print(_export(name, output_dir, checkpoint=checkpoint))
+    if output_dir is None:
+        if not os.path.isfile(os.path.join(source, RUN_CONFIG)):
+            raise ValueError(f"'{source}' is not a run folder (no {RUN_CONFIG}): pass the output folder, e.g. "
+                             f"monai-cwcd export-bundle {source} zoo/{os.path.basename(os.path.normpath(source))}.")
+        output_dir = os.path.join(source, "export")
+    print(_export(source, output_dir, checkpoint=checkpoint))
 
 
 COMMANDS = {

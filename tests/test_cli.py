@@ -75,6 +75,34 @@ def test_evaluate_command_perfect_prediction(amos_dir: Path, tmp_path: Path):
     assert json.loads(proc.stdout)["overall"] == summary["overall"]
 
 
+def test_evaluate_pairs_by_case_id_without_pattern(amos_dir: Path, tmp_path: Path):
+    """``monai-cwcd evaluate <pred dir> <labels dir>``: predictions as inference writes them (``<case>_seg``),
+    paired with the labels of the dataset folder by case id; contour maps on both sides and files that are
+    not predictions are ignored; the output goes beside the predictions."""
+    labels = amos_dir / "labelsTr"
+    first = sorted(p for p in labels.glob("*.nii.gz") if "_contour" not in p.name)[0]
+    shutil.copy(first, labels / first.name.replace(".nii.gz", "_contour.nii.gz"))  # as `monai-cwcd contours` writes
+    preds = tmp_path / "run" / "predictions"
+    preds.mkdir(parents=True)
+    case = first.name[: -len(".nii.gz")]
+    shutil.copy(first, preds / f"{case}_seg.nii.gz")
+    shutil.copy(first, preds / f"{case}_contour.nii.gz")
+    shutil.copy(first, preds / f"{case}_prob.nii.gz")  # not a prediction (another suffix)
+    (preds / "log.txt").write_text("x")
+    proc = _cli("evaluate", str(preds), str(labels), "--num_classes", "16", cwd=tmp_path)
+    out = tmp_path / "run" / "predictions_evaluation"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_cases"] == 1 and summary["overall"]["dice"] == pytest.approx(1.0)
+    n_labels = len([p for p in labels.glob("*.nii.gz") if "_contour" not in p.name])
+    assert summary["settings"]["labels_without_prediction"] == n_labels - 1
+    assert json.loads(proc.stdout)["output_dir"] == str(out)
+    # a prediction without label: one line naming the file, the case and the label folder
+    shutil.copy(first, preds / "amos_0999_seg.nii.gz")
+    bad = _cli("evaluate", str(preds), str(labels), cwd=tmp_path, check=False)
+    assert bad.returncode != 0
+    assert f"prediction '{preds / 'amos_0999_seg.nii.gz'}' (case 'amos_0999') has no label in '{labels}'" in bad.stderr
+
+
 def test_bad_dataset_name_is_a_clear_error(tmp_path: Path):
     proc = _cli("demo-data", "lits", "--output_dir", str(tmp_path / "x"), cwd=tmp_path, check=False)
     assert proc.returncode != 0
