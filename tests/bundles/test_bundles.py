@@ -20,6 +20,7 @@ import pytest
 import torch
 from monai.bundle import ckpt_export, run, verify_metadata, verify_net_in_out
 
+import monai_cwcd.data
 from monai_cwcd.bundle import RUN_CONFIG, RunConfig, export_bundle
 from monai_cwcd.cli import main as cli_main
 
@@ -129,7 +130,10 @@ def test_bundle_end_to_end(name, trained, tiny_datasets, tmp_path, monkeypatch, 
 
     # evaluate the best checkpoint on the test split: its own folder, the training metrics untouched
     run(config_file=[f"bundles/{name}/train.json", f"bundles/{name}/evaluate.json"], run_dir=str(run_dir), num_workers=0)
-    assert (run_dir / "evaluation" / "val_mean_dice_raw.csv").is_file()
+    raw = (run_dir / "evaluation" / "val_class_dice_raw.csv").read_text().splitlines()
+    assert len(raw) == 1 + len(getattr(monai_cwcd.data, f"{name}_datalist")(data, "test")), raw  # header + one row per test case
+    names = json.loads((run_dir / "configs" / "train.json").read_text())["class_names"]
+    assert all(n in raw[0] for n in names), raw[0]  # columns named by structure, not class0..
     assert "val_mean_dice" in (run_dir / "evaluation" / "metrics.csv").read_text()
     assert (run_dir / "metrics.csv").read_bytes() == training_metrics
 
