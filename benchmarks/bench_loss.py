@@ -16,7 +16,9 @@ measures the scheduler, the CPU time still measures the work. Peak memory: each 
 when freed); the peak is the growth of ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` across one
 forward + backward, i.e. the high-water mark of memory the loss needs beyond its inputs.
 
-Run: ``python benchmarks/bench_loss.py [--repeats 5] [--shape 2 16 64 128 128]``.
+Run: ``python benchmarks/bench_loss.py [--repeats 5] [--shape 2 16 64 128 128] [--no-memory]``
+(``--no-memory`` skips the memory subprocesses, e.g. to compare two versions of the package by CPU
+time: put the one to measure first on ``PYTHONPATH``).
 """
 
 from __future__ import annotations
@@ -96,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--shape", type=int, nargs="+", default=[2, 16, 64, 128, 128])
+    parser.add_argument("--no-memory", action="store_true", help="time only, no memory subprocesses")
     parser.add_argument("--memory-child", choices=VARIANTS, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     shape = tuple(args.shape)
@@ -109,7 +112,7 @@ def main() -> None:
           "are measured in one interleaved run)")
     # memory first: Linux carries a process's ru_maxrss across fork + exec, so the children must be
     # started while this process is still small (before it allocates the inputs)
-    mem = {v: memory_in_subprocess(v, shape) for v in VARIANTS}
+    mem = {v: float("nan") if args.no_memory else memory_in_subprocess(v, shape) for v in VARIANTS}
     logits, target, contour = make_inputs(shape)
     losses = {v: make_loss(v) for v in VARIANTS}
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
@@ -124,11 +127,12 @@ def main() -> None:
     med = {v: statistics.median(times[v]) for v in VARIANTS}
     med_cpu = {v: statistics.median(cpu[v]) for v in VARIANTS}
     for v in VARIANTS:
+        peak = "" if args.no_memory else f"  peak +{mem[v]:7.1f} MiB"
         print(f"{v:18s} fwd+bwd median {med[v] * 1e3:8.1f} ms  (min {min(times[v]) * 1e3:7.1f})  "
-              f"CPU {med_cpu[v] * 1e3:8.1f} ms  peak +{mem[v]:7.1f} MiB")
+              f"CPU {med_cpu[v] * 1e3:8.1f} ms{peak}")
     for v in VARIANTS[1:]:
-        print(f"ratio {v:18s} time {med[v] / med['dicece']:.2f}x   CPU time {med_cpu[v] / med_cpu['dicece']:.2f}x   "
-              f"peak memory {mem[v] / mem['dicece']:.2f}x")
+        peak = "" if args.no_memory else f"   peak memory {mem[v] / mem['dicece']:.2f}x"
+        print(f"ratio {v:18s} time {med[v] / med['dicece']:.2f}x   CPU time {med_cpu[v] / med_cpu['dicece']:.2f}x{peak}")
     print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 
