@@ -570,9 +570,12 @@ def image_datalist(images: str | os.PathLike | Sequence, dataset: str = "amos") 
             continue
         path = os.fspath(entry)
         if dataset == "brats":
-            cases = [path] if os.path.isdir(path) and _brats_case_files(path) else sorted(
-                p for p in glob.glob(os.path.join(glob.escape(path), "*")) if os.path.isdir(p)
-            ) if os.path.isdir(path) else sorted(p for p in glob.glob(path) if os.path.isdir(p))
+            if os.path.isdir(path) and _brats_case_files(path):
+                cases = [path]  # one case folder
+            elif os.path.isdir(path):
+                cases = sorted(p for p in glob.glob(os.path.join(glob.escape(path), "*")) if os.path.isdir(p))
+            else:
+                cases = sorted(p for p in glob.glob(path) if os.path.isdir(p))  # a pattern of case folders
             found = [f for f in (_brats_case_files(c) for c in cases) if f]
             if not found:
                 raise FileNotFoundError(

@@ -21,7 +21,7 @@ import torch
 from monai.bundle import ckpt_export, run, verify_metadata, verify_net_in_out
 
 import monai_cwcd.data
-from monai_cwcd.bundle import RUN_CONFIG, RunConfig, export_bundle
+from monai_cwcd.bundle import RUN_CONFIG, RunConfig, export_bundle, save_run_config
 from monai_cwcd.cli import main as cli_main
 
 from .conftest import NUM_TEST, REPO, TEST_AFFINES, TINY, bundle_cmd, check
@@ -210,6 +210,9 @@ def test_run_dir_errors(tmp_path, monkeypatch):
     with pytest.raises(Exception) as info:
         run(config_file="bundles/amos/inference.json", run_dir=str(tmp_path))
     assert "holds no configs/train.json" in repr(info.value) + repr(info.value.__cause__)
+    with pytest.raises(RuntimeError, match="save_run_config must be called from a config expression"):
+        save_run_config(tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_missing_dataset_fails_at_once(tmp_path):
