@@ -166,7 +166,7 @@ def test_errors_end_in_one_plain_line(tmp_path: Path):
         (["demo-data", "amos", "--num_case", "3"], "unknown option --num_case; did you mean --num_cases?"),
         (["compare", "--epoch", "2"], "unknown option --epoch; did you mean --epochs?"),
         (["evalute", "a", "b", "c"], "unknown command 'evalute'; did you mean 'evaluate'?"),
-        (["evaluate", "preds"], "missing argument(s) label_dir, output_dir"),
+        (["evaluate", "preds"], "missing argument(s) label_dir"),
     ],
 )
 def test_command_line_mistakes_are_refused_before_running(args, expected, tmp_path: Path, capsys):
