@@ -536,19 +536,20 @@ def _per_class_contour(
     const = torch.empty(lab.shape, dtype=torch.bool, device=lab.device)
     hi_f, lo_f = torch.empty_like(lab), torch.empty_like(lab)
     for chain in chains:
-        count.fill_(0)
         hi_f.copy_(lab)
         lo_f.copy_(lab)
         prev = tuple((0, 0) for _ in dims)
-        for w in chain:
+        for k, w in enumerate(chain):
             before = [b - pb for (b, _), (pb, _) in zip(w, prev)]
             after = [a - pa for (_, a), (_, pa) in zip(w, prev)]
             hi_f, work = _window_extreme_(hi_f, work, dims, before, after, "max")
             lo_f, work = _window_extreme_(lo_f, work, dims, before, after, "min")
-            torch.eq(hi_f, lo_f, out=const)
+            target = count.view(torch.bool) if k == 0 else const  # J starts as the first level's 0/1
+            torch.eq(hi_f, lo_f, out=target)
             if edge_is_contour:
-                const &= ~_border_band(lab.shape, dims, [b for b, _ in w], [a for _, a in w], lab.device)
-            count += const.view(torch.uint8)
+                target &= ~_border_band(lab.shape, dims, [b for b, _ in w], [a for _, a in w], lab.device)
+            if k > 0:
+                count += const.view(torch.uint8)
             prev = w
         # L: the class's window in this chain (1-based), 0 = the class is not in this chain; the
         # filter buffers are free now and hold it (fresh multi-megabyte buffers are slow on CPU)
