@@ -74,6 +74,9 @@ def contours(
     clipped to ``[min_width_mm, max_width_mm]``, see ``monai_cwcd.data.adaptive_contour_widths``),
     writes them to ``<dataset_dir>/contour_widths.json`` and makes the maps with them (add
     ``--overwrite`` to replace maps made with another setting)."""
+    if adaptive and contour_width_mm is not None:
+        print("error: --adaptive computes the widths; do not also pass --contour_width_mm.", file=sys.stderr)
+        sys.exit(2)
     from monai_cwcd.data import (
         adaptive_contour_widths,
         load_contour_widths,
@@ -81,9 +84,6 @@ def contours(
         write_contour_widths,
     )
 
-    if adaptive and contour_width_mm is not None:
-        print("error: --adaptive computes the widths; do not also pass --contour_width_mm.", file=sys.stderr)
-        sys.exit(2)
     if adaptive:
         result = adaptive_contour_widths(
             dataset, dataset_dir, fraction=fraction, min_width_mm=min_width_mm, max_width_mm=max_width_mm,

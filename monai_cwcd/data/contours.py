@@ -45,6 +45,7 @@ __all__ = [
     "precompute_contours",
     "CONTOUR_WIDTHS_FILE",
     "label_spacing",
+    "equivalent_radius_width",
     "adaptive_contour_widths",
     "write_contour_widths",
     "load_contour_widths",
@@ -270,6 +271,22 @@ def _case_volumes(dataset: str, case_id: str, label_path: str) -> tuple[dict[int
     return {c: n * voxel for c, n in counts.items() if n > 0}, spacing
 
 
+def equivalent_radius_width(
+    volumes_mm3: Sequence[float], fraction: float, min_width_mm: float, max_width_mm: float
+) -> tuple[float, float]:
+    """The adaptive rule for one structure: ``(r, w)`` with ``r`` the median over ``volumes_mm3`` (one
+    volume per case) of the equivalent radius ``(3 V / (4 pi))^(1/3)`` (mm) and ``w = clip(fraction *
+    r, min_width_mm, max_width_mm)`` (mm).
+
+    Example:
+        >>> r, w = equivalent_radius_width([4 / 3 * math.pi * 1000.0], 0.1, 0.8, 4.8)  # a 10 mm ball
+        >>> round(r, 6), round(w, 6)
+        (10.0, 1.0)
+    """
+    radius = float(np.median([(3.0 * v / (4.0 * math.pi)) ** (1.0 / 3.0) for v in volumes_mm3]))
+    return radius, min(max(float(fraction) * radius, float(min_width_mm)), float(max_width_mm))
+
+
 def adaptive_contour_widths(
     dataset: str,
     dataset_dir: str | os.PathLike,
@@ -348,8 +365,7 @@ def adaptive_contour_widths(
         background = name != "brats" and c == 0
         entry = {"name": label_name, "cases": len(vols)}
         if vols and not background:
-            radius = float(np.median([(3.0 * v / (4.0 * math.pi)) ** (1.0 / 3.0) for v in vols]))
-            width = min(max(float(fraction) * radius, lo), hi)
+            radius, width = equivalent_radius_width(vols, fraction, lo, hi)
             entry.update(median_volume_ml=round(float(np.median(vols)) / 1000.0, 4), equivalent_radius_mm=round(radius, 3))
         else:
             width = lo

@@ -88,6 +88,9 @@ class SeparableDiceLoss(ContourLossBase):
         ValueError: more than one of ``sigmoid``/``softmax``/``other_act``, ``beta`` outside [0, 1],
             ``kernel_size < 1``, ``iterations < 1``, a negative ``weight``, or in ``forward`` a shape
             mismatch between input/target/contour, class indices outside ``[0, C-1]`` or non-integral.
+            A negative or non-finite ``contour_width_mm``/``spacing``; in ``forward`` an on-the-fly
+            ``contour_width_mm`` contour for a target without affine and no ``spacing``, or a class
+            without a per-class width.
     """
 
     def __init__(

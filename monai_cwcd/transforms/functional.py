@@ -308,47 +308,63 @@ def window_extreme(
     """
     if mode not in ("min", "max"):
         raise ValueError(f"mode must be 'min' or 'max', got {mode!r}.")
-    out = x.clone()
-    _window_extreme_(out, None, dims, before, after, mode)
-    return out
+    out, _ = _window_extreme_(x, None, dims, before, after, mode, x_is_scratch=False)
+    return out if out is not x else x.clone()
 
 
 def _window_extreme_(
-    out: torch.Tensor,
+    x: torch.Tensor,
     work: torch.Tensor | None,
     dims: Sequence[int],
     before: int | Sequence[int],
     after: int | Sequence[int],
     mode: str,
-) -> torch.Tensor | None:
-    """In-place :func:`window_extreme` of ``out``; ``work`` is a scratch tensor of the same shape and
-    dtype (allocated when None and needed). Returns the scratch tensor for reuse.
+    x_is_scratch: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """:func:`window_extreme` with two rotating buffers: returns ``(result, spare)``, where ``result``
+    and ``spare`` are ``x`` and ``work`` in some order (``work`` is allocated when None and needed;
+    with ``x_is_scratch=False`` ``x`` is never written and the buffers are new tensors).
 
-    Each axis copies ``out`` into ``work`` and clamps ``out`` against shifted views of ``work``: no
-    allocation per axis (fresh multi-megabyte buffers cost more than the filter itself on CPU).
+    Each axis writes ``extreme(src, src shifted by the first offset)`` into the other buffer (the
+    edge slab the shift leaves out is copied), then clamps it against the remaining shifts: one pass
+    per offset and no copy of the whole tensor, no allocation once the two buffers exist (fresh
+    multi-megabyte buffers and full copies cost more than the filter itself on CPU).
     """
-    # in-place clamp against a shifted view of a snapshot: max(dst, val) for "max", min(dst, val) for
+    # clamp against shifted views of the *other* buffer: max(dst, val) for "max", min(dst, val) for
     # "min" (``torch.maximum(dst, val, out=dst)`` on an aliased view corrupts the heap in torch 2.13).
     befores = [int(before)] * len(dims) if isinstance(before, int) else [int(b) for b in before]
     afters = [int(after)] * len(dims) if isinstance(after, int) else [int(a) for a in after]
+    extreme = torch.maximum if mode == "max" else torch.minimum
+    src, spare, spare_is_x = x, work, False
     for dim, bef, aft in zip(dims, befores, afters):
-        n = out.shape[dim]
+        n = src.shape[dim]
         offsets = [o for o in range(-bef, aft + 1) if o != 0 and abs(o) < n]
         if not offsets:
             continue
-        if work is None:
-            work = torch.empty_like(out)
-        work.copy_(out)
-        for offset in offsets:
+        if spare is None or (spare_is_x and not x_is_scratch):
+            spare = torch.empty_like(src)
+        dst = spare
+        first = offsets[0]
+        if first > 0:
+            dst.narrow(dim, n - first, first).copy_(src.narrow(dim, n - first, first))
+            extreme(src.narrow(dim, 0, n - first), src.narrow(dim, first, n - first), out=dst.narrow(dim, 0, n - first))
+        else:
+            dst.narrow(dim, 0, -first).copy_(src.narrow(dim, 0, -first))
+            extreme(src.narrow(dim, -first, n + first), src.narrow(dim, 0, n + first), out=dst.narrow(dim, -first, n + first))
+        for offset in offsets[1:]:
             if offset > 0:
-                dst, val = out.narrow(dim, 0, n - offset), work.narrow(dim, offset, n - offset)
+                d, val = dst.narrow(dim, 0, n - offset), src.narrow(dim, offset, n - offset)
             else:
-                dst, val = out.narrow(dim, -offset, n + offset), work.narrow(dim, 0, n + offset)
+                d, val = dst.narrow(dim, -offset, n + offset), src.narrow(dim, 0, n + offset)
             if mode == "max":
-                dst.clamp_(min=val)
+                d.clamp_(min=val)
             else:
-                dst.clamp_(max=val)
-    return work
+                d.clamp_(max=val)
+        spare_is_x = src is x
+        src, spare = dst, src
+    if spare_is_x and not x_is_scratch:
+        spare = None
+    return src, spare
 
 
 def _border_band(
@@ -455,31 +471,25 @@ def _window_chains(windows: Sequence[Window]) -> list[list[Window]]:
     return chains
 
 
-def _class_levels(
-    lab: torch.Tensor, levels: Mapping[int, int], out: torch.Tensor, scratch: torch.Tensor, hit: torch.Tensor
-) -> torch.Tensor:
+def _class_levels(lab: torch.Tensor, levels: Mapping[int, int], out: torch.Tensor, hit: torch.Tensor) -> torch.Tensor:
     """``levels[lab]`` written into the uint8 tensor ``out`` (same shape as ``lab``), for a compact
-    label map whose classes all have an entry; ``scratch`` (dtype of ``lab``) and ``hit`` (bool) are
-    scratch tensors of that shape.
+    label map whose classes all have an entry; ``hit`` is a bool scratch tensor of that shape.
 
-    The classes off the most common level are set by one tensor-tensor comparison each, in place
-    (comparisons against a Python scalar and ``masked_fill_`` are 50x slower on uint8 in torch
-    2.13's CPU kernels, and a table lookup needs an int64 copy of the map); beyond 32 such classes a
-    table lookup is used (numpy's uint8 fancy indexing on CPU)."""
+    ``out`` starts at the most common level and every other class ``c`` adds ``(level - common) *
+    (lab == c)`` (modulo 256): two passes per class, in place. The class is compared with a row
+    filled with ``c`` broadcast over the map (a Python scalar, a 0-dim tensor, ``masked_fill_`` or
+    ``where`` run up to 50x slower on uint8 in torch 2.13's CPU kernels, and a table lookup needs an
+    int64 copy of the map); beyond 32 such classes a table lookup is used (numpy's uint8 fancy
+    indexing on CPU)."""
     values = list(levels.values())
     common = max(set(values), key=values.count)
     off = {c: v for c, v in levels.items() if v != common}
     if len(off) <= 32:
         out.fill_(common)
+        row = torch.empty([1] * (lab.ndim - 1) + [lab.shape[-1]], dtype=lab.dtype, device=lab.device)
         for c, v in off.items():
-            scratch.fill_(c)
-            torch.eq(lab, scratch, out=hit)
-            h = hit.view(torch.uint8)
-            for _ in range(abs(v - common)):
-                if v > common:
-                    out.add_(h)
-                else:
-                    out.sub_(h)
+            torch.eq(lab, row.fill_(c), out=hit)
+            out.add_(hit.view(torch.uint8), alpha=(v - common) % 256)
         return out
     table = torch.zeros(max(levels) + 1, dtype=torch.uint8)
     for c, v in levels.items():
@@ -526,25 +536,26 @@ def _per_class_contour(
     const = torch.empty(lab.shape, dtype=torch.bool, device=lab.device)
     hi_f, lo_f = torch.empty_like(lab), torch.empty_like(lab)
     for chain in chains:
-        count.fill_(0)
         hi_f.copy_(lab)
         lo_f.copy_(lab)
         prev = tuple((0, 0) for _ in dims)
-        for w in chain:
+        for k, w in enumerate(chain):
             before = [b - pb for (b, _), (pb, _) in zip(w, prev)]
             after = [a - pa for (_, a), (_, pa) in zip(w, prev)]
-            _window_extreme_(hi_f, work, dims, before, after, "max")
-            _window_extreme_(lo_f, work, dims, before, after, "min")
-            torch.eq(hi_f, lo_f, out=const)
+            hi_f, work = _window_extreme_(hi_f, work, dims, before, after, "max")
+            lo_f, work = _window_extreme_(lo_f, work, dims, before, after, "min")
+            target = count.view(torch.bool) if k == 0 else const  # J starts as the first level's 0/1
+            torch.eq(hi_f, lo_f, out=target)
             if edge_is_contour:
-                const &= ~_border_band(lab.shape, dims, [b for b, _ in w], [a for _, a in w], lab.device)
-            count += const.view(torch.uint8)
+                target &= ~_border_band(lab.shape, dims, [b for b, _ in w], [a for _, a in w], lab.device)
+            if k > 0:
+                count += const.view(torch.uint8)
             prev = w
         # L: the class's window in this chain (1-based), 0 = the class is not in this chain; the
         # filter buffers are free now and hold it (fresh multi-megabyte buffers are slow on CPU)
         level = {w: k + 1 for k, w in enumerate(chain)}
         need = hi_f if hi_f.dtype == torch.uint8 else torch.empty(lab.shape, dtype=torch.uint8, device=lab.device)
-        _class_levels(lab, {c: level.get(w, 0) for c, w in windows.items()}, need, work, const)
+        _class_levels(lab, {c: level.get(w, 0) for c, w in windows.items()}, need, const)
         if len(chains) == 1:
             contour = torch.lt(count, need, out=const)
         elif contour is None:

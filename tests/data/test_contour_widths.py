@@ -62,9 +62,9 @@ def test_adaptive_rule_json_round_trip_and_reproducible(dataset_copy, tmp_path):
     # reproducible: the same labels give the same file, also with worker processes
     again = adaptive_contour_widths("amos", root, fraction=0.5, num_workers=2)
     assert again == result
-    # explicit clip range, and the thin default fraction leaves the tiny synthetic organs at the lower clip
+    # an explicit clip range
     clipped = adaptive_contour_widths("amos", root, fraction=1.0, min_width_mm=1.0, max_width_mm=2.0, num_workers=1)
-    assert set(clipped["contour_width_mm"].values()) <= {1.0, 2.0} | set(v for v in clipped["contour_width_mm"].values() if 1 <= v <= 2)
+    assert all(1.0 <= v <= 2.0 for v in clipped["contour_width_mm"].values())
     assert max(clipped["contour_width_mm"].values()) == 2.0
     with pytest.raises(ValueError, match="fraction"):
         adaptive_contour_widths("amos", root, fraction=0.0)
@@ -135,16 +135,6 @@ def test_cli_contours_adaptive_writes_json_and_maps(dataset_copy):
     spacing = tuple(float(v) for v in img.header.get_zooms()[:3])
     expected = label_contour(
         torch.as_tensor(np.asarray(img.dataobj).astype(np.int64)), 3, contour_width_mm=widths, spacing=spacing
-    ).numpy()
-    np.testing.assert_array_equal(np.asarray(nib.load(contour_path(case["label"])).dataobj).astype(bool), expected)
-    # a second run skips the maps and says how to recompute them
-    again = _cli("contours", "amos", str(root), "--adaptive", "--num_workers", "1", cwd=root)
-    assert "skipped 5" in again.stdout and "--overwrite" in again.stdout
-    # a uniform mm width from the command line
-    mm = _cli("contours", "amos", str(root), "--contour_width_mm", "1.6", "--overwrite", "--num_workers", "1", cwd=root)
-    assert "written 5" in mm.stdout
-    expected = label_contour(
-        torch.as_tensor(np.asarray(img.dataobj).astype(np.int64)), 3, contour_width_mm=1.6, spacing=spacing
     ).numpy()
     np.testing.assert_array_equal(np.asarray(nib.load(contour_path(case["label"])).dataobj).astype(bool), expected)
     both = _cli("contours", "amos", str(root), "--adaptive", "--contour_width_mm", "2", cwd=root, check=False)
