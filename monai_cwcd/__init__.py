@@ -7,6 +7,8 @@ generator), ``handlers`` (ignite handlers the bundles use).
 
 from __future__ import annotations
 
+from monai_cwcd import errors  # stdlib-only at import: the bundles' initialize calls monai_cwcd.errors
+
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+__all__ = ["__version__", "errors"]

@@ -75,7 +75,107 @@ def test_evaluate_command_perfect_prediction(amos_dir: Path, tmp_path: Path):
     assert json.loads(proc.stdout)["overall"] == summary["overall"]
 
 
+def test_evaluate_pairs_by_case_id_without_pattern(amos_dir: Path, tmp_path: Path):
+    """``monai-cwcd evaluate <pred dir> <labels dir>``: predictions as inference writes them (``<case>_seg``),
+    paired with the labels of the dataset folder by case id; contour maps on both sides and files that are
+    not predictions are ignored; the output goes beside the predictions."""
+    labels = amos_dir / "labelsTr"
+    first = sorted(p for p in labels.glob("*.nii.gz") if "_contour" not in p.name)[0]
+    shutil.copy(first, labels / first.name.replace(".nii.gz", "_contour.nii.gz"))  # as `monai-cwcd contours` writes
+    preds = tmp_path / "run" / "predictions"
+    preds.mkdir(parents=True)
+    case = first.name[: -len(".nii.gz")]
+    shutil.copy(first, preds / f"{case}_seg.nii.gz")
+    shutil.copy(first, preds / f"{case}_contour.nii.gz")
+    shutil.copy(first, preds / f"{case}_prob.nii.gz")  # not a prediction (another suffix)
+    (preds / "log.txt").write_text("x")
+    proc = _cli("evaluate", str(preds), str(labels), "--num_classes", "16", cwd=tmp_path)
+    out = tmp_path / "run" / "predictions_evaluation"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_cases"] == 1 and summary["overall"]["dice"] == pytest.approx(1.0)
+    n_labels = len([p for p in labels.glob("*.nii.gz") if "_contour" not in p.name])
+    assert summary["settings"]["labels_without_prediction"] == n_labels - 1
+    assert json.loads(proc.stdout)["output_dir"] == str(out)
+    # a prediction without label: one line naming the file, the case and the label folder
+    shutil.copy(first, preds / "amos_0999_seg.nii.gz")
+    bad = _cli("evaluate", str(preds), str(labels), cwd=tmp_path, check=False)
+    assert bad.returncode != 0
+    assert f"prediction '{preds / 'amos_0999_seg.nii.gz'}' (case 'amos_0999') has no label in '{labels}'" in bad.stderr
+
+
 def test_bad_dataset_name_is_a_clear_error(tmp_path: Path):
     proc = _cli("demo-data", "lits", "--output_dir", str(tmp_path / "x"), cwd=tmp_path, check=False)
     assert proc.returncode != 0
     assert "lits" in proc.stderr and "amos" in proc.stderr
+
+
+# ------------------------------------------------------------------------ help and error contract
+
+
+def _commands() -> list[str]:
+    from monai_cwcd.cli import COMMANDS
+
+    return list(COMMANDS)
+
+
+@pytest.mark.parametrize("command", _commands())
+def test_help_of_every_command(command, capsys):
+    """``monai-cwcd <command> --help`` shows python-fire's help (commands added later are covered)."""
+    from monai_cwcd.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code in (0, None)
+    out = capsys.readouterr()
+    text = out.out + out.err  # python-fire prints help to stdout or stderr depending on the route
+    assert "SYNOPSIS" in text and f"monai-cwcd {command}" in text, text
+    assert "Traceback" not in text and "Error:" not in text, text
+
+
+def test_compare_help_subprocess(tmp_path: Path):
+    proc = _cli("compare", "--help", cwd=tmp_path)
+    text = proc.stdout + proc.stderr
+    assert "--quick" in text and "--epochs" in text, text
+    assert "TypeError" not in text, text
+
+
+def _last_line(text: str) -> str:
+    return text.rstrip("\n").splitlines()[-1]
+
+
+def test_errors_end_in_one_plain_line(tmp_path: Path):
+    """A data error: exit 1, no traceback, the message naming the file is the last stderr line;
+    MONAI_CWCD_DEBUG=1 adds the traceback before the same last line."""
+    proc = _cli("evaluate", str(tmp_path / "no_preds"), str(tmp_path), str(tmp_path / "out"), cwd=tmp_path, check=False)
+    assert proc.returncode == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    last = _last_line(proc.stderr)
+    assert last.startswith("ValueError: ") and "no_preds" in last and "does not exist" in last, proc.stderr
+    assert "MONAI_CWCD_DEBUG=1" in proc.stderr
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).resolve().parents[1]), MONAI_CWCD_DEBUG="1")
+    debug = subprocess.run([sys.executable, "-m", "monai_cwcd", "evaluate", str(tmp_path / "no_preds"), str(tmp_path),
+                            str(tmp_path / "out")], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=300)
+    assert debug.returncode == 1 and "Traceback (most recent call last)" in debug.stderr
+    assert _last_line(debug.stderr) == last
+    assert not (tmp_path / "out").exists()
+
+
+@pytest.mark.parametrize(
+    "args, expected",
+    [
+        (["demo-data", "amos", "--num_case", "3"], "unknown option --num_case; did you mean --num_cases?"),
+        (["compare", "--epoch", "2"], "unknown option --epoch; did you mean --epochs?"),
+        (["evalute", "a", "b", "c"], "unknown command 'evalute'; did you mean 'evaluate'?"),
+        (["evaluate", "preds"], "missing argument(s) label_dir, output_dir"),
+    ],
+)
+def test_command_line_mistakes_are_refused_before_running(args, expected, tmp_path: Path, capsys):
+    """Unknown options (python-fire would run the command first), commands and missing arguments."""
+    from monai_cwcd.cli import main
+
+    with pytest.raises(SystemExit) as info:
+        main(args)
+    assert info.value.code == 1
+    err = capsys.readouterr().err
+    assert expected in _last_line(err), err
+    assert not any(tmp_path.iterdir())

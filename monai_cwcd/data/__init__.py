@@ -22,7 +22,16 @@ from monai_cwcd.data.brats import (
     brats_cases,
     brats_datalist,
 )
-from monai_cwcd.data.contours import compute_contour_map, contour_path, precompute_contours
+from monai_cwcd.data.contours import (
+    CONTOUR_WIDTHS_FILE,
+    adaptive_contour_widths,
+    compute_contour_map,
+    contour_path,
+    label_spacing,
+    load_contour_widths,
+    precompute_contours,
+    write_contour_widths,
+)
 from monai_cwcd.data.datalist import DATASET_LABEL_IDS, DATASETS, dataset_cases, load_datalist
 from monai_cwcd.data.pengwin import (
     PENGWIN_BONES,
@@ -122,4 +131,9 @@ __all__ = [
     "compute_contour_map",
     "precompute_contours",
     "DistributedEvalSampler",
+    "CONTOUR_WIDTHS_FILE",
+    "label_spacing",
+    "adaptive_contour_widths",
+    "write_contour_widths",
+    "load_contour_widths",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from monai_cwcd.handlers.checkpoint import AtomicCheckpointSaver, load_checkpoint
 from monai_cwcd.handlers.contour_handoff import ContourHandoff
-from monai_cwcd.handlers.metrics import PerClassMeanDice
+from monai_cwcd.handlers.metrics import PerClassMeanDice, PresentStructureDiceMetric, StructureMetricsSaver
 from monai_cwcd.handlers.training_curves import TrainingCurvePlotter
 from monai_cwcd.handlers.utils import atomic_write, is_rank0
 
@@ -13,6 +13,8 @@ __all__ = [
     "AtomicCheckpointSaver",
     "ContourHandoff",
     "PerClassMeanDice",
+    "PresentStructureDiceMetric",
+    "StructureMetricsSaver",
     "TrainingCurvePlotter",
     "atomic_write",
     "is_rank0",

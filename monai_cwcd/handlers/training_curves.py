@@ -23,8 +23,10 @@ class TrainingCurvePlotter:
     """Record the mean training loss and the validation metrics of every epoch, and write, at the end
     of EVERY epoch (rank 0 only, each file atomically):
 
-    - ``{output_dir}/{png_filename}``: the loss curve (left) and the validation Dice per class
-      (right; the key metric, e.g. the mean Dice, drawn thicker);
+    - ``{output_dir}/{png_filename}``: the loss curve (left) and the validation Dice per structure
+      (right; one colour and line style per structure, named without the metrics' common prefix,
+      e.g. ``spleen`` for ``val_dice_spleen``; the key metric, e.g. the mean Dice, in thick black; a
+      structure absent so far is listed as absent), integer epoch ticks;
     - ``{output_dir}/{metrics_filename}`` (JSON: a list of per-epoch records
       ``{"epoch", "loss", "lr", "<metric>": value, ...}``) and the same table as CSV
       (``csv_filename``).
@@ -140,13 +142,28 @@ class TrainingCurvePlotter:
         png = self._render()
         atomic_write(os.path.join(self.output_dir, self.png_filename), lambda f: f.write(png))
 
+    def _legend_label(self, name: str) -> str:
+        """``val_dice_spleen`` -> ``spleen``: the structure name, when all per-structure metrics share a prefix."""
+        key = getattr(getattr(self.validator, "state", None), "key_metric_name", None)
+        others = [c for c in self._metric_columns() if c != key]
+        prefix = os.path.commonprefix(others) if len(others) > 1 else ""
+        prefix = prefix[: prefix.rfind("_") + 1] if "_" in prefix else ""
+        return name[len(prefix) :] if prefix and name.startswith(prefix) and name != key else name
+
     def _render(self) -> bytes:
+        out = io.BytesIO()
+        self.figure().savefig(out, format="png")
+        return out.getvalue()
+
+    def figure(self):
+        """The curves as a matplotlib ``Figure`` (what :meth:`write` saves as the PNG)."""
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.ticker import MaxNLocator
 
-        fig = Figure(figsize=(12, 4.5), dpi=100)
+        fig = Figure(figsize=(13, 5), dpi=100)
         FigureCanvasAgg(fig)
-        ax_loss, ax_dice = fig.subplots(1, 2)
+        ax_loss, ax_dice = fig.subplots(1, 2, gridspec_kw={"width_ratios": [1, 1.4]})
         epochs = [r["epoch"] for r in self.history]
         ax_loss.plot(epochs, [r["loss"] for r in self.history], marker="o", color="tab:blue")
         ax_loss.set_xlabel("epoch")
@@ -154,24 +171,43 @@ class TrainingCurvePlotter:
         ax_loss.set_title("training loss")
         ax_loss.grid(alpha=0.3)
         key = getattr(getattr(self.validator, "state", None), "key_metric_name", None)
+        styles = _distinct_styles(len([c for c in self._metric_columns() if c != key]))
         for name in self._metric_columns():
             pts = [(r["epoch"], r[name]) for r in self.history if name in r and not math.isnan(r[name])]
-            if not pts:
+            bold = name == key
+            color, linestyle = ("black", "-") if bold else styles.pop(0)
+            if not pts:  # absent from every validation image so far: still in the legend, as absent
+                ax_dice.plot([], [], color=color, linestyle=linestyle, label=f"{self._legend_label(name)} (absent)")
                 continue
             x, y = zip(*pts)
-            bold = name == key
-            ax_dice.plot(x, y, marker="o", markersize=3 if not bold else 5, linewidth=2.5 if bold else 1.0,
-                         color="black" if bold else None, label=name, zorder=3 if bold else 2)
+            ax_dice.plot(x, y, marker="o", markersize=5 if bold else 3, linewidth=2.5 if bold else 1.2,
+                         color=color, linestyle=linestyle, label=self._legend_label(name), zorder=3 if bold else 2)
+        for ax in (ax_loss, ax_dice):  # integer epoch ticks (MaxNLocator falls back to fractions below 2 epochs)
+            if epochs and max(epochs) - min(epochs) <= 15:
+                ax.set_xticks(range(min(epochs), max(epochs) + 1))
+            else:
+                ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+            if epochs:
+                ax.set_xlim(min(epochs) - 0.5, max(epochs) + 0.5)
         ax_dice.set_xlabel("epoch")
         ax_dice.set_ylabel("validation Dice")
         ax_dice.set_ylim(-0.02, 1.02)
-        ax_dice.set_title("validation Dice per class")
+        ax_dice.set_title("validation Dice per structure")
         ax_dice.grid(alpha=0.3)
         if ax_dice.lines:
-            ax_dice.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.01, 0.5), ncol=1 + len(ax_dice.lines) // 20)
+            ax_dice.legend(fontsize=8, loc="center left", bbox_to_anchor=(1.01, 0.5), ncol=1 + len(ax_dice.lines) // 22,
+                           handlelength=3)
         if self.title:
             fig.suptitle(self.title)
         fig.tight_layout()
-        out = io.BytesIO()
-        fig.savefig(out, format="png")
-        return out.getvalue()
+        return fig
+
+
+def _distinct_styles(n: int) -> list[tuple[Any, str]]:
+    """``n`` (colour, linestyle) pairs, no two alike: the 10 hues of matplotlib's ``tab10`` first as
+    solid lines, then as dashed, dotted and dash-dot lines (40 structures before a pair repeats)."""
+    from matplotlib import colormaps
+
+    colors = colormaps["tab10"].colors
+    linestyles = ["-", "--", ":", "-."]
+    return [(colors[i % 10], linestyles[(i // 10) % 4]) for i in range(n)]

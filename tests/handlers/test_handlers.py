@@ -178,3 +178,89 @@ def test_linear_decay_and_brats_labels(tmp_path):
     assert check_dataset_dir(str(tmp_path)) == str(tmp_path)
     with pytest.raises(FileNotFoundError, match="bundles/brats/demo.json"):
         check_dataset_dir(str(tmp_path / "missing"), "brats")
+
+
+def _onehot(lab: torch.Tensor, n: int = 4) -> torch.Tensor:
+    return torch.nn.functional.one_hot(lab.long(), n).movedim(-1, 1).float()
+
+
+def _absent_present_batch():
+    """Image 0: structure 1 perfect, 2 missed, 3 absent from both. Image 1: structure 1 half right,
+    2 hallucinated (absent from the reference), 3 absent from both."""
+    y0, p0 = torch.zeros(8, 8), torch.zeros(8, 8)
+    y0[:4, :4] = 1
+    p0[:4, :4] = 1
+    y0[5:, 5:] = 2  # missed
+    y1, p1 = torch.zeros(8, 8), torch.zeros(8, 8)
+    y1[:4, :4] = 1
+    p1[:4, :2] = 1
+    p1[5:, 5:] = 2  # hallucinated
+    return _onehot(torch.stack([p0, p1])), _onehot(torch.stack([y0, y1]))
+
+
+def test_per_class_mean_dice_absent_is_nan_and_means_over_present():
+    p, y = _absent_present_batch()
+    ev = Engine(lambda e, b: (p, y))
+    PerClassMeanDice(["spleen", "kidney", "gallbladder"]).attach(ev, "val_class_dice")
+    ev.run([0], max_epochs=1)
+    m = ev.state.metrics
+    assert m["val_dice_spleen"] == pytest.approx((1.0 + 2 * 8 / (16 + 8)) / 2)
+    assert m["val_dice_kidney"] == 0.0  # missed once, hallucinated once: both count as 0
+    assert np.isnan(m["val_dice_gallbladder"])  # absent everywhere: NaN, not 0.0
+    details = ev.state.metric_details["val_class_dice"]
+    assert details.shape == (2, 3) and torch.isnan(details[:, 2]).all() and not torch.isnan(details[:, :2]).any()
+
+
+def test_structure_metrics_saver_names_and_quiet(tmp_path, recwarn):
+    from monai_cwcd.handlers import StructureMetricsSaver
+
+    p, y = _absent_present_batch()
+    ev = Engine(lambda e, b: (p, y))
+    PerClassMeanDice(["spleen", "kidney", "gallbladder"]).attach(ev, "val_class_dice")
+    StructureMetricsSaver(str(tmp_path), class_names=["spleen", "kidney", "gallbladder"], metrics="*",
+                          metric_details=["val_class_dice"], summary_ops="*",
+                          batch_transform=lambda b: [{"filename_or_obj": "a.nii.gz"}, {"filename_or_obj": "b.nii.gz"}]).attach(ev)
+    ev.run([0], max_epochs=1)
+    raw = (tmp_path / "val_class_dice_raw.csv").read_text().splitlines()
+    assert raw[0] == "filename,spleen,kidney,gallbladder,mean"
+    cells = raw[1].split(",")
+    assert cells[0] == "a.nii.gz"
+    np.testing.assert_allclose([float(c) for c in cells[1:]], [1.0, 0.0, np.nan, 0.5])  # mean over the present ones
+    summary = (tmp_path / "val_class_dice_summary.csv").read_text().splitlines()
+    assert [r.split(",")[0] for r in summary] == ["class", "spleen", "kidney", "gallbladder", "mean"]
+    assert np.isnan(float(summary[3].split(",")[1]))
+    assert "val_dice_spleen" in (tmp_path / "metrics.csv").read_text()
+    flood = [w for w in recwarn if "slice" in str(w.message) or "Degrees of freedom" in str(w.message)]
+    assert not flood, [str(w.message) for w in flood]
+    ev2 = Engine(lambda e, b: (p, y))
+    PerClassMeanDice(["spleen", "kidney", "gallbladder"]).attach(ev2, "val_class_dice")
+    StructureMetricsSaver(str(tmp_path), class_names=["spleen"], metric_details="*",
+                          batch_transform=lambda b: []).attach(ev2)
+    with pytest.raises(ValueError, match="'val_class_dice' has 3 channel"):
+        ev2.run([0], max_epochs=1)
+
+
+AMOS_NAMES = ["spleen", "right_kidney", "left_kidney", "gallbladder", "esophagus", "liver", "stomach", "aorta",
+              "postcava", "pancreas", "right_adrenal_gland", "left_adrenal_gland", "duodenum", "bladder", "prostate_uterus"]
+
+
+@pytest.mark.parametrize("epochs", [1, 7, 40])
+def test_training_curves_distinct_styles_names_and_integer_ticks(tmp_path, epochs):
+    plotter = TrainingCurvePlotter(str(tmp_path), validator=_validator([0.5] * epochs))
+    plotter.validator.state.key_metric_name = "val_mean_dice"
+    plotter.history = [
+        {"epoch": e, "loss": 1.0 / e, "val_mean_dice": 0.5,
+         **{f"val_dice_{n}": (float("nan") if n == "bladder" else 0.05 * i) for i, n in enumerate(AMOS_NAMES)}}
+        for e in range(1, epochs + 1)
+    ]
+    fig = plotter.figure()
+    ax_loss, ax_dice = fig.axes[:2]
+    legend = [t.get_text() for t in ax_dice.get_legend().get_texts()]
+    assert legend[0] == "val_mean_dice" and legend[1:] == [n if n != "bladder" else "bladder (absent)" for n in AMOS_NAMES]
+    styles = [(tuple(line.get_color()), line.get_linestyle()) for line in ax_dice.lines[1:]]
+    assert len(set(styles)) == len(AMOS_NAMES)  # 15 structures, no two drawn alike (spleen vs right adrenal gland)
+    for ax in (ax_loss, ax_dice):
+        ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
+        assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    plotter.write()
+    assert (tmp_path / "training_curves.png").read_bytes()[:4] == b"\x89PNG"
