@@ -21,9 +21,10 @@ class DistributedEvalSampler(DistributedSampler):
     cases than ranks: a rank left without a case gets one *padding* case (case ``r mod N``), because
     every rank must run the validation epoch to take part in the metric all-gather at its end (an
     empty rank would skip the epoch and the others would wait forever). :class:`PaddedCaseMask
-    <monai_cwcd.handlers.PaddedCaseMask>` on the evaluator empties the ground truth of padding
-    cases, so MONAI's Dice (``ignore_empty=True``) and Hausdorff metrics score them NaN, which
-    their mean leaves out: a padding case contributes nothing to the reduced metric.
+    <monai_cwcd.handlers.PaddedCaseMask>` on the evaluator empties the prediction and the ground
+    truth of padding cases, so MONAI's Dice (``ignore_empty=True``), Hausdorff and surface-distance
+    metrics and our ``PerClassMeanDice`` score them NaN, which their mean leaves out: a padding case
+    contributes nothing to the reduced metric.
 
     Padding cases always come last on their rank; ``num_cases`` and ``num_padding`` tell how many
     real and padding cases this rank iterates (``len(sampler) == num_cases + num_padding``).

@@ -101,12 +101,15 @@ def _load_error(path: str, error: Exception) -> str:
         if arrays and not others:
             return (f"checkpoint {path} holds numpy arrays{' and scalars' if scalars else ''}, which weights_only "
                     f"loading refuses; re-save it with torch.as_tensor(array) in place of arrays ({_TRUST_HINT}).")
-        return (f"checkpoint {path} holds pickled Python objects of {sorted(others or refused)}, which weights_only "
-                "loading refuses; save state dicts of tensors, numbers, strings, lists and dicts only "
+        return (f"checkpoint {path} holds objects of {sorted(others or refused)}, which weights_only loading "
+                "refuses; save state dicts of tensors, numbers, strings, lists and dicts only "
                 f"({_TRUST_HINT}).")
-    if head.startswith(_ZIP_MAGIC):
+    unreadable = isinstance(error, (OSError, EOFError)) or "PytorchStreamReader" in str(error)
+    if head.startswith(_ZIP_MAGIC) and unreadable:
         return (f"checkpoint {path} is truncated or corrupt ({size} bytes; its zip archive cannot be read: "
                 f"{_first_sentence(error)}); use an earlier checkpoint or save it again.")
+    if head.startswith(_ZIP_MAGIC):  # a readable archive: the cause is elsewhere (e.g. map_location)
+        return f"checkpoint {path} cannot be loaded: {type(error).__name__}: {_first_sentence(error)}"
     if not head.startswith(_LEGACY_MAGIC):
         return (f"{path} is not a PyTorch checkpoint (it starts with {head[:12]!r}; torch.save writes a zip "
                 f"archive starting with {_ZIP_MAGIC!r}): {type(error).__name__}: {_first_sentence(error)}")

@@ -15,25 +15,27 @@ __all__ = ["PaddedCaseMask"]
 
 
 class PaddedCaseMask:
-    """Empty the ground truth of the padding cases of a :class:`DistributedEvalSampler
-    <monai_cwcd.data.DistributedEvalSampler>`, so that they take part in the evaluation epoch (every
-    rank must reach the metric all-gather) but contribute nothing to the reduced metric.
+    """Empty the prediction and the ground truth of the padding cases of a
+    :class:`DistributedEvalSampler <monai_cwcd.data.DistributedEvalSampler>`, so that they take part
+    in the evaluation epoch (every rank must reach the metric all-gather) but contribute nothing to
+    the reduced metric.
 
     Attach it to the evaluator (in ``val_handlers``). At ``IterationEvents.MODEL_COMPLETED``, after
     MONAI's decollate and ``postprocessing`` and before the metrics update, it sets ``keys`` of every
-    padding case in ``engine.state.output`` to zeros. MONAI's Dice (``MeanDice`` / ``DiceMetric``
-    with ``ignore_empty=True``, MONAI's default, and our ``PerClassMeanDice``) and
-    ``HausdorffDistanceMetric`` score a case with an empty ground truth NaN in every channel, and
-    their reductions (``do_metric_reduction``) leave NaN out of the mean. The padding rows stay in
+    padding case in ``engine.state.output`` to zeros. A case whose prediction and ground truth are
+    both empty scores NaN in every channel in MONAI's Dice (``MeanDice`` / ``DiceMetric`` with
+    ``ignore_empty=True``, MONAI's default), ``HausdorffDistanceMetric`` and
+    ``SurfaceDistanceMetric``, and in our ``PerClassMeanDice`` (a structure absent from both), and
+    their reductions leave NaN out of the mean. The padding rows stay in
     ``engine.state.metric_details`` as all-NaN rows.
 
     Which cases are padding: the last ``sampler.num_padding`` cases this rank iterates in an epoch.
     With a sampler that pads nothing (or a plain loader, single process) the handler does nothing.
 
-    Requirements: the label keys hold one channel per class (one-hot or multi-label, as after
-    ``AsDiscreted(to_onehot=...)``); a metric that scores an empty ground truth as a number (e.g.
-    ``DiceMetric(ignore_empty=False)``, ``SurfaceDistanceMetric`` (inf), confusion-matrix metrics)
-    would count the padding case.
+    Requirements: ``keys`` hold one channel per class (one-hot or multi-label, as after
+    ``AsDiscreted(argmax=..., to_onehot=...)``); a metric that scores an empty prediction and ground
+    truth as a number (``DiceMetric(ignore_empty=False)`` gives 1, confusion-matrix metrics count
+    true negatives) would count the padding case.
 
     Example:
         >>> sampler = DistributedEvalSampler(val_ds)
@@ -41,12 +43,16 @@ class PaddedCaseMask:
         ...                                 val_handlers=[PaddedCaseMask()])
 
     Args:
-        keys: ground-truth keys of ``engine.state.output`` to empty. Defaults to ``"label"``.
+        keys: keys of ``engine.state.output`` to empty (prediction and ground truth). Defaults to
+            ``("pred", "label")``.
         sampler: the sampler whose padding to mask; None uses the attached engine's
             ``data_loader.sampler``. Defaults to None.
+
+    Raises:
+        KeyError: (at the first padding case) a key is not in the evaluator's output.
     """
 
-    def __init__(self, keys: KeysCollection = "label", sampler: Any = None) -> None:
+    def __init__(self, keys: KeysCollection = ("pred", "label"), sampler: Any = None) -> None:
         self.keys = ensure_tuple(keys)
         self.sampler = sampler
         self.logger = logging.getLogger("monai_cwcd.distributed")

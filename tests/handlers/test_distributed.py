@@ -1,5 +1,6 @@
 """PaddedCaseMask on a real MONAI evaluator (one process, the sampler of rank 1 of 2): padding cases get
-an empty ground truth, so MONAI's Dice scores them NaN and leaves them out of the mean."""
+an empty prediction and ground truth, so MONAI's Dice and our PerClassMeanDice score them NaN and
+leave them out of the mean."""
 
 from __future__ import annotations
 
@@ -47,7 +48,9 @@ def test_padding_case_contributes_nothing():
     for name in ("val_mean_dice", "val_class_dice"):  # NaN rows: left out of MONAI's metric reduction
         details = ev.state.metric_details[name]
         assert details.shape == (1, 2) and torch.isnan(details).all()
-    assert torch.count_nonzero(ev.state.output[0]["label"]) == 0 and torch.count_nonzero(ev.state.batch[0]["label"]) > 0
+    out, batch = ev.state.output[0], ev.state.batch[0]  # the output is emptied, the batch kept
+    assert torch.count_nonzero(out["label"]) == torch.count_nonzero(out["pred"]) == 0
+    assert torch.count_nonzero(batch["label"]) > 0
     # without the mask the padding case (a repeat of case 0) is scored
     ev = _evaluator(data, DistributedEvalSampler(data, num_replicas=2, rank=1), [])
     ev.run()

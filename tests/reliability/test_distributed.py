@@ -138,7 +138,7 @@ def test_torchrun_one_validation_case(tmp_path, amos_tiny):
     assert best["checkpointer"]["best_metric"] == pytest.approx(hist[0]["val_mean_dice"], rel=1e-6)
 
 
-@pytest.mark.parametrize("num_ranks, num_cases", [(3, 2), (3, 1)])
+@pytest.mark.parametrize("num_ranks, num_cases", [(3, 2), pytest.param(3, 1, marks=pytest.mark.slow)])
 def test_evaluation_with_fewer_cases_than_ranks(tmp_path, num_ranks, num_cases):
     """Real MONAI evaluator, metrics and checkpoint saver on 3 gloo ranks with 2 or 1 cases: the
     padding rank takes part in the all-gather (no deadlock) and adds nothing, so every rank reports the

@@ -183,6 +183,22 @@ def test_checkpoint_errors_name_the_file_and_the_real_cause_first(tmp_path, case
     assert not (tmp_path / "zoo").exists()
 
 
+class UserConfig:
+    """A user's class, pickled into a checkpoint."""
+
+
+def test_other_causes_are_not_called_corruption(tmp_path):
+    torch.save({"model": {}, "config": UserConfig()}, tmp_path / "object.pt")
+    with pytest.raises(ValueError, match=r"^checkpoint \S+object\.pt holds objects of \['\S*UserConfig'\], which "
+                                         r"weights_only loading refuses"):
+        load_checkpoint(tmp_path / "object.pt")
+    if not torch.cuda.is_available():  # a readable checkpoint mapped to a missing device: torch's own message
+        torch.save({"model": {"w": torch.ones(1)}}, tmp_path / "valid.pt")
+        with pytest.raises(ValueError, match=r"^checkpoint \S+valid\.pt cannot be loaded: RuntimeError: Attempting "
+                                             r"to deserialize object on a CUDA device"):
+            load_checkpoint(tmp_path / "valid.pt", map_location="cuda:0")
+
+
 def test_valid_checkpoint_loads(tmp_path):
     net = torch.nn.Linear(2, 1)
     good, _ = _write_bad_checkpoints(tmp_path, net)
