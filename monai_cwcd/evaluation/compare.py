@@ -141,14 +141,14 @@ def _subset(data: Mapping[str, Any], idx: Sequence[int]) -> dict[str, Any]:
 
 def prepare_folds(
     dataset: str, dataset_dir: str | None, spatial_size: Sequence[int], num_train: int | None, num_test: int | None,
-    num_cases: int | None, val_cases: int,
+    num_cases: int | None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """The train/test folds and the dataset description (classes, names, regions, source, protocol).
 
     Each fold: ``{"name", "train", "test"}`` (tensor dicts); a bundle dataset gives one fold.
 
     Raises:
-        ValueError: unknown dataset, too few cases for the validation split, bad counts.
+        ValueError: unknown dataset, bad counts.
     """
     from monai_cwcd.data import examples
 
@@ -175,13 +175,6 @@ def prepare_folds(
         train = load_tensors(dataset, dataset_dir, "train", spatial_size, num_train, split_counts)
         test = load_tensors(dataset, dataset_dir, "test", spatial_size, num_test, split_counts)
         folds = [{"name": "", "train": train, "test": test}]
-    for f in folds:
-        n = f["train"]["image"].shape[0]
-        if val_cases and n - int(val_cases) < 1:
-            raise ValueError(
-                f"fold {f['name'] or dataset!r} has {n} training case(s); the budget selection needs val_cases={val_cases} "
-                "of them for validation and at least one left to train on."
-            )
     return folds, spec
 
 
@@ -277,7 +270,7 @@ def train_and_evaluate(
         order = torch.randperm(n, generator=gen)
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]
-            if len(idx) == 1 and batch_size > 1:  # drop_last for a lone case: BatchNorm needs 2 samples at 1-voxel maps
+            if len(idx) == 1 and batch_size > 1 and n > 1:  # drop_last for a lone trailing case (BatchNorm on 1-voxel maps)
                 continue
             x, y = train["image"][idx].to(device=device, memory_format=fmt), train["label"][idx].to(device)
             kw = {arg: maps[idx].to(device)} if arg else {}
@@ -335,6 +328,7 @@ def compare_losses(
     device: str | None = None,
     verbose: bool = True,
     resume: bool = True,
+    runs_dir: str | None = None,
 ) -> dict[str, Any]:
     """Train every row of :func:`default_configs` with every seed and write the report.
 
@@ -382,8 +376,10 @@ def compare_losses(
             conclusions. Defaults to ``False``.
         device: torch device. Defaults to ``None`` (CUDA if available, else CPU).
         verbose: print one line per run. Defaults to ``True``.
-        resume: reuse the runs saved in ``output_dir/runs/`` made with identical settings. Defaults
-            to ``True``.
+        resume: reuse the runs saved in ``runs_dir`` made with identical settings. Defaults to ``True``.
+        runs_dir: where each finished run is saved (several comparisons may share one, e.g. the
+            U-Net rows of a loss comparison and of a network comparison on the same data). Defaults
+            to ``None`` (``output_dir/runs``).
 
     Returns:
         the content of ``comparison.json``.
@@ -409,14 +405,24 @@ def compare_losses(
     epoch_grid = sorted({int(v) for v in (epoch_grid or (epochs,))})
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     t_load = time.perf_counter()
-    folds, spec = prepare_folds(dataset, dataset_dir, spatial_size, num_train, num_test, num_cases, val_cases if select else 0)
+    folds, spec = prepare_folds(dataset, dataset_dir, spatial_size, num_train, num_test, num_cases)
     load_seconds = time.perf_counter() - t_load
+    if select:
+        too_few = [f["name"] or dataset for f in folds if f["train"]["image"].shape[0] - int(val_cases) < 1]
+        if too_few and quick:  # a smoke run on a one-training-case protocol skips the selection
+            select = False
+        elif too_few:
+            raise ValueError(
+                f"{too_few[0]!r} has {folds[0]['train']['image'].shape[0]} training case(s); the budget selection needs "
+                f"val_cases={val_cases} of them for validation and at least one left to train on."
+            )
     widths = dict(widths or {})
     net_cfg = {n: network_settings(n, spatial_size, widths.get(n)) for n in dict.fromkeys(c.network for c in configs)}
     out = Path(output_dir)
+    runs = Path(runs_dir) if runs_dir else out / "runs"
     budget = {"dataset": dataset, "source": str(spec.get("source")), "batch_size": int(batch_size),
               "spatial_size": [int(v) for v in spatial_size], "device_type": dev.type}
-    runs: list[dict[str, Any]] = []
+    run_log: list[dict[str, Any]] = []
     per_case_rows: list[list[Any]] = []
     selection_rows: list[list[Any]] = []
     part_seconds = {"selection": 0.0, "matched": 0.0, "selected": 0.0}
@@ -431,7 +437,7 @@ def compare_losses(
                  "epochs": int(n_epochs), "eval_epochs": sorted(int(e) for e in eval_epochs),
                  "train_cases": list(train["case_id"]), "eval_cases": list(evaluate["case_id"])}
         fname = "_".join(x for x in (tag, _slug(cfg.name), _slug(fold["name"]), f"seed{seed}", f"lr{lr:g}", f"e{n_epochs}") if x)
-        path = out / "runs" / f"{fname}.json"
+        path = runs / f"{fname}.json"
         rec = _load_run(path, ident) if resume else None
         if rec is None:
             key = (cfg.name, fold["name"], tag)
@@ -486,7 +492,7 @@ def compare_losses(
                 for lr, n_ep, evals in plans:
                     rec = run(cfg, fold, seed, lr, n_ep, [e for _, e in evals], fold["train"], fold["test"], "test")
                     part_seconds[evals[0][0]] += float(rec["seconds"])
-                    runs.append({"config": cfg.name, "fold": fold["name"], "seed": seed, "learning_rate": lr, "epochs": n_ep,
+                    run_log.append({"config": cfg.name, "fold": fold["name"], "seed": seed, "learning_rate": lr, "epochs": n_ep,
                                  "final_loss": rec["final_loss"], "seconds": rec["seconds"], "budgets": [b for b, _ in evals]})
                     for b, e in evals:
                         for case, recs in rec["per_epoch"][str(e)].items():
@@ -530,7 +536,7 @@ def compare_losses(
         "compute_seconds": load_seconds + sum(part_seconds.values()),
         "reused_runs": reused,
     }
-    return write_report(out, per_case_rows, runs, settings, train_voxels=_class_volumes(all_train, spec), selection_rows=selection_rows)
+    return write_report(out, per_case_rows, run_log, settings, train_voxels=_class_volumes(all_train, spec), selection_rows=selection_rows)
 
 
 def _slug(name: str) -> str:

@@ -353,10 +353,11 @@ def plot_dsc_gain_vs_volume(per_struct: Sequence[Mapping[str, Any]], path: str |
     if any(np.any(np.isfinite(g) & np.isfinite(x)) for g in gains.values()):
         ax.set_xscale("log")
     else:
-        ax.text(0.5, 0.5, f"no {REFERENCE} row or no structure volumes: nothing to compare", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, f"no {REFERENCE} row, no non-collapsed baseline\nor no structure volumes: nothing to compare",
+                ha="center", transform=ax.transAxes)
     ax.set_xlabel("structure volume fraction (%, log)")
     ax.set_ylabel("DSC gain of CWCD (percentage points)")
-    note = f" (collapsed rows left out: {', '.join(sorted(exclude))})" if exclude else ""
+    note = f"\n{len(exclude)} collapsed row(s) left out (flagged in the results table)" if exclude else ""
     ax.set_title("DSC gain vs structure volume (journal Fig. 8 analogue)" + note, fontsize=9)
     if gains:
         ax.legend(fontsize=6, ncol=2)
@@ -502,6 +503,18 @@ def compute_claims(
     return claims
 
 
+def _display_source(source: str) -> str:
+    """A data folder as shown on the page: relative to the cache (``$MONAI_CWCD_CACHE/...``), or its
+    name, never a machine's absolute path."""
+    from monai_cwcd.data.synthetic import default_cache_root
+
+    root = Path(default_cache_root()).resolve()
+    try:
+        return "$MONAI_CWCD_CACHE/" + Path(source).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return Path(source).name if Path(source).is_absolute() else source
+
+
 def _part_markdown(title: str, output_dir: Path, rel: str, figures: bool) -> list[str]:
     doc = json.loads((output_dir / "comparison.json").read_text())
     s = doc["settings"]
@@ -510,7 +523,7 @@ def _part_markdown(title: str, output_dir: Path, rel: str, figures: bool) -> lis
     lines = [
         f"## {title}",
         "",
-        f"- data: `{s['dataset']}` ({'synthetic, ' if s.get('synthetic') else ''}`{s['source']}`); protocol: {s.get('protocol', '')}; "
+        f"- data: `{s['dataset']}` ({'synthetic, ' if s.get('synthetic') else ''}`{_display_source(s['source'])}`); protocol: {s.get('protocol', '')}; "
         f"{s['num_train']} training and {s['num_test']} test cases/units, z-score normalised, resampled to "
         f"{' x '.join(map(str, s['spatial_size']))} voxels; {s['num_classes']} classes incl. background.",
     ]

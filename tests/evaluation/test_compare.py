@@ -223,14 +223,66 @@ def test_compare_quick_end_to_end(tmp_path, monkeypatch, cache):
     assert fresh["settings"]["reused_runs"] == 0
 
 
+def _example_folder(path: Path, cases: dict[str, int], names: list[str]) -> Path:
+    """A fetched-example folder (MSD layout, dataset.json with label names) with small synthetic volumes."""
+    import nibabel as nib
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    training = []
+    for case, depth in cases.items():
+        img = rng.normal(0, 1, (32, 32, depth)).astype(np.float32)
+        lab = np.zeros((32, 32, depth), dtype=np.uint8)
+        for c in range(1, len(names)):
+            lab[4 * c : 4 * c + 5, 8:20, 2 : depth - 2] = c
+            img[lab == c] += 2.0 * c
+        for kind, arr in (("images", img), ("labels", lab)):
+            (path / f"{kind}Tr").mkdir(parents=True, exist_ok=True)
+            nib.save(nib.Nifti1Image(arr, np.diag([3.0, 3.0, 3.0, 1.0])), str(path / f"{kind}Tr" / f"{case}.nii.gz"))
+        training.append({"image": f"./imagesTr/{case}.nii.gz", "label": f"./labelsTr/{case}.nii.gz", "case_id": case})
+    meta = {"labels": {str(i): n for i, n in enumerate(names)}, "training": training, "label_note": "synthetic stand-in"}
+    (path / "dataset.json").write_text(json.dumps(meta))
+    return path
+
+
+def test_compare_takes_the_real_data_protocols(tmp_path):
+    """The comparison runs on the slab protocol of one volume and on the two-subject protocol (with
+    small synthetic stand-ins for the fetched examples)."""
+    kw = {"quick": True, "verbose": False, "losses": ["Dice+CE", "CWCD"], "contour_settings": [(3, 1)], "networks": ("unet",)}
+    ct = _example_folder(tmp_path / "ct", {"example_ct": 112}, ["background", "liver", "spleen"])
+    doc = compare_losses("totalsegmentator-ct-slabs", dataset_dir=str(ct), output_dir=str(tmp_path / "slabs"), **kw)
+    s = doc["settings"]
+    assert s["folds"][0]["train_cases"] == ["example_ct_z0-16", "example_ct_z48-64", "example_ct_z96-112"]
+    assert s["folds"][0]["test_cases"] == ["example_ct_z24-40", "example_ct_z72-88"]
+    assert s["selection"]["enabled"] and "disjoint axial slabs" in s["protocol"] and s["label_note"] == "synthetic stand-in"
+    units = {r["n_units"] for r in csv.DictReader(open(tmp_path / "slabs" / "results.csv")) if r["config"] == "Dice+CE"}
+    assert units == {"2"}  # the two test slabs are the paired units
+    pr = _example_folder(tmp_path / "pr", {"brain1": 16, "brain2": 12}, ["background", "lesion"])
+    doc = compare_losses("pyradiomics-brain-subjects", dataset_dir=str(pr), output_dir=str(tmp_path / "subj"), **kw)
+    s = doc["settings"]
+    assert [(f["train_cases"], f["test_cases"]) for f in s["folds"]] == [(["brain1"], ["brain2"]), (["brain2"], ["brain1"])]
+    assert not s["selection"]["enabled"]  # one training subject: no validation case to select on (quick skips it)
+    rows = list(csv.DictReader(open(tmp_path / "subj" / "per_case.csv")))
+    assert {r["case"] for r in rows} == {"brain1", "brain2"} and {r["structure"] for r in rows} == {"lesion"}
+    with pytest.raises(ValueError, match="budget selection needs val_cases=3"):
+        compare_losses("pyradiomics-brain-subjects", dataset_dir=str(pr), output_dir=str(tmp_path / "x"), verbose=False,
+                       losses=["CWCD"], contour_settings=[(3, 1)], networks=("unet",), lr_grid=[1e-3], epochs=1)
+
+
 @pytest.mark.slow
-def test_benchmark_script_writes_docs(tmp_path, cache):
-    # the thin wrapper runs the same function and renders a results page (subset of losses for speed)
-    env = {"MONAI_CWCD_CACHE": cache, "PATH": "/usr/bin:/bin"}
-    cmd = [sys.executable, str(REPO / "benchmarks" / "compare_losses.py"), "--quick", "--losses", "CE,Dice+CE,CWCD",
-           "--contour_settings", "3x1", "--networks", "unet", "--output_dir", str(tmp_path / "o"), "--docs", str(tmp_path / "d" / "results.md")]
-    subprocess.run(cmd, check=True, env=env, cwd=tmp_path, capture_output=True, timeout=300)
+def test_quick_suite_writes_the_page(tmp_path, cache):
+    """The one command of docs/results.md in --quick mode (CI; real-data parts skipped without the
+    fetched examples): every synthetic part runs, shares its runs, and the page lists each part's time."""
+    env = {"MONAI_CWCD_CACHE": cache, "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(REPO / "benchmarks" / "compare_losses.py"), "--suite", "all", "--quick",
+           "--output_dir", str(tmp_path / "o"), "--docs", str(tmp_path / "d" / "results.md")]
+    proc = subprocess.run(cmd, check=True, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert "skipping 'Real CT (TotalSegmentator example, axial slabs)" in proc.stdout
     md = (tmp_path / "d" / "results.md").read_text()
-    assert "GENERATED" in md and "| CE | unet |" in md and "#### Claims on this data" in md
+    assert "GENERATED" in md and "| Synthetic AMOS: loss comparison (U-Net) |" in md and "| total |" in md
+    assert "Model independence (matched budget)" in md and "| CWCD [pdanet] | pdanet |" in md
+    assert "What the real-data parts can and cannot show" in md
+    second = json.loads((tmp_path / "o" / "part2" / "comparison.json").read_text())["settings"]
+    assert second["reused_runs"] > 0  # the U-Net rows of the network table are the loss comparison's runs
     for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png", "contour_settings.png"):
         assert (tmp_path / "d" / "results" / png).stat().st_size > 5_000
