@@ -13,9 +13,13 @@ Thin wrapper over :func:`monai_cwcd.evaluation.compare_losses` (the same functio
     python benchmarks/compare_losses.py --losses CE,Dice+CE,CWCD --networks unet,segresnet --output_dir runs/cmp
 
 The suite's parts (``SUITE``) each write their own folder under ``--output_dir``; finished runs
-are kept in ``<output_dir>/runs`` (shared, so the U-Net rows of the network table reuse the loss
-comparison's runs), and starting the same command again after an interruption trains only the
-missing runs (``--no_resume`` retrains everything). The page lists the compute time of each part.
+are kept in ``<output_dir>/runs``, shared by the parts (a run with identical settings is trained
+once), and starting the same command again after an interruption trains only the missing runs
+(``--no_resume`` retrains everything); ``--parts 1,2`` runs a subset. The page lists the compute
+time of each part. Estimated compute on a quiet 2-core CPU (from the per-step times of the
+2026-11-22 run and the networks' relative step costs; not measured as a whole): part 1 about
+1.5 h, part 2 about 2 h, part 3 about 1 h, part 4 about 1.5 h, part 5 about 0.3 h, part 6 about
+1.3 h; about 8 h in all.
 """
 
 from __future__ import annotations
@@ -39,14 +43,18 @@ SUITE: dict[str, tuple[dict, str | None]] = {
     "Synthetic AMOS: model independence (Dice+CE vs CWCD per network)": (
         {"dataset": "amos", "losses": ["Dice+CE", "CWCD"], "contour_settings": [(3, 1)], "networks": ALL_NETWORKS,
          "lr_grid": [2e-3], "epoch_grid": [20, 40]}, None),
-    "Real CT (TotalSegmentator example, axial slabs): losses and networks": (
-        {"dataset": "totalsegmentator-ct-slabs", "networks": ALL_NETWORKS, "spatial_size": (64, 48, 16), "epochs": 100,
-         "val_cases": 1, "lr_grid": [2e-3, 5e-3], "epoch_grid": [50, 100, 150]}, "totalsegmentator-ct"),
+    # 3 training slabs: one "epoch" is one step, hence the epoch counts
+    "Real CT (TotalSegmentator example, axial slabs): loss comparison (U-Net)": (
+        {"dataset": "totalsegmentator-ct-slabs", "networks": ["unet"], "spatial_size": (64, 48, 16), "epochs": 300,
+         "batch_size": 3, "val_cases": 1, "lr_grid": [2e-3, 5e-3], "epoch_grid": [150, 300]}, "totalsegmentator-ct"),
+    "Real CT (TotalSegmentator example, axial slabs): model independence": (
+        {"dataset": "totalsegmentator-ct-slabs", "losses": ["Dice+CE", "CWCD"], "contour_settings": [(3, 1)],
+         "networks": ALL_NETWORKS, "spatial_size": (64, 48, 16), "epochs": 300, "batch_size": 3}, "totalsegmentator-ct"),
     "Real MR brain lesions (pyradiomics, subject split)": (
-        {"dataset": "pyradiomics-brain-subjects", "networks": ["unet"], "spatial_size": (64, 64, 16), "epochs": 100,
+        {"dataset": "pyradiomics-brain-subjects", "networks": ["unet"], "spatial_size": (64, 64, 16), "epochs": 300,
          "batch_size": 1}, "pyradiomics-brain"),
     "Real CT lung nodules (pyradiomics, subject split)": (
-        {"dataset": "pyradiomics-lung-subjects", "networks": ["unet"], "spatial_size": (96, 96, 32), "epochs": 100,
+        {"dataset": "pyradiomics-lung-subjects", "networks": ["unet"], "spatial_size": (96, 96, 32), "epochs": 300,
          "batch_size": 1}, "pyradiomics-lung"),
 }
 

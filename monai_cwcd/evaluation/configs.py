@@ -143,7 +143,8 @@ def default_configs(
         contour_settings: (kernel_size, iterations) of the CWCD rows; CWCE and SDL use (3, 1).
             Defaults to ``((2, 1), (3, 1), (3, 2), (3, 3))``.
         networks: networks of :data:`NETWORKS`; ``"unet"`` carries the loss comparison, each other
-            one adds a ``Dice+CE [net]`` and a ``CWCD [net]`` row. Defaults to ``("unet",)``.
+            one adds a ``Dice+CE [net]`` and a ``CWCD [net]`` row (and the U-Net gets its ``Dice+CE``
+            and ``CWCD`` rows whatever ``losses`` says). Defaults to ``("unet",)``.
         include_background: the one ``include_background`` of every Dice-family loss. Defaults to
             ``False``.
 
@@ -158,6 +159,10 @@ def default_configs(
     if bad:
         raise ValueError(f"unknown network(s) {bad}; expected any of {list(NETWORKS)}.")
     ib = bool(include_background)
+    if "unet" in networks and len(networks) > 1:  # the model-independence table needs the U-Net pair too
+        wanted += [w for w in ("Dice+CE", "CWCD") if w not in wanted]
+        if not any((int(k), int(it)) == (3, 1) for k, it in contour_settings):
+            contour_settings = [*contour_settings, (3, 1)]
     rows: list[RunConfig] = []
     if "unet" in networks:
         rows += [RunConfig(name=w, loss=w, settings=loss_settings(w, ib)) for w in BASELINE_LOSSES if w in wanted]

@@ -32,6 +32,9 @@ def test_default_configs():
     assert names == [*BASELINE_LOSSES, "CWCD k2 i1", "CWCD", "CWCD k3 i2", "CWCD k3 i3"]
     with_nets = [c.name for c in default_configs(["Dice+CE", "CWCD"], [(3, 1)], networks=("unet", "segresnet", "pdanet"))]
     assert with_nets == ["Dice+CE", "CWCD", "Dice+CE [segresnet]", "CWCD [segresnet]", "Dice+CE [pdanet]", "CWCD [pdanet]"]
+    # with other networks the U-Net always gets its Dice+CE / CWCD (3, 1) pair for the network table
+    assert [c.name for c in default_configs(["CE"], [(2, 1)], networks=("unet", "dynunet"))] == [
+        "CE", "Dice+CE", "CWCD k2 i1", "CWCD", "Dice+CE [dynunet]", "CWCD [dynunet]"]
     with pytest.raises(ValueError, match="unknown loss"):
         default_configs(["CWCD", "Focal"])
     with pytest.raises(ValueError, match="unknown network"):
