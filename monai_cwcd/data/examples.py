@@ -281,8 +281,8 @@ def fetch_example(name: str, cache_dir: str | os.PathLike | None = None, force: 
     convert the example's files into ``<cache>/examples/<name>-<version>/``; return that folder.
 
     Example:
-        >>> fetch_example("pyradiomics-brain")  # doctest: +SKIP
-        '/home/me/.cache/monai_cwcd/examples/pyradiomics-brain-3.0.1'
+        >>> folder = fetch_example("pyradiomics-brain")  # doctest: +SKIP
+        >>> # folder == <cache>/examples/pyradiomics-brain-3.0.1, with dataset.json, imagesTr/, labelsTr/
 
     Args:
         name: a key of :data:`EXAMPLES`.
