@@ -18,8 +18,8 @@ once), and starting the same command again after an interruption trains only the
 (``--no_resume`` retrains everything); ``--parts 1,2`` runs a subset. The page lists the compute
 time of each part. Estimated compute on a quiet 2-core CPU (from the per-step times of the
 2026-11-22 run and the networks' relative step costs; not measured as a whole): part 1 about
-1.5 h, part 2 about 2 h, part 3 about 1 h, part 4 about 1.5 h, part 5 about 0.3 h, part 6 about
-1.3 h; about 8 h in all.
+2 h, part 2 about 4 h (PDANet and DynUNet dominate), part 3 about 1 h, part 4 about 1.5 h,
+part 5 about 0.3 h, part 6 about 1.3 h; about 10 h in all.
 """
 
 from __future__ import annotations
@@ -39,10 +39,10 @@ ALL_NETWORKS = list(NETWORKS)
 #: the parts of ``--suite all``: title -> (compare_losses keyword arguments, real example it needs).
 SUITE: dict[str, tuple[dict, str | None]] = {
     "Synthetic AMOS: loss comparison (U-Net)": (
-        {"dataset": "amos", "networks": ["unet"], "lr_grid": [2e-3, 5e-3], "epoch_grid": [20, 40, 60]}, None),
+        {"dataset": "amos", "networks": ["unet"], "lr_grid": [2e-3, 5e-3], "epoch_grid": [40, 80]}, None),
     "Synthetic AMOS: model independence (Dice+CE vs CWCD per network)": (
         {"dataset": "amos", "losses": ["Dice+CE", "CWCD"], "contour_settings": [(3, 1)], "networks": ALL_NETWORKS,
-         "lr_grid": [2e-3], "epoch_grid": [20, 40]}, None),
+         "lr_grid": [2e-3], "epoch_grid": [40, 80]}, None),
     # 3 training slabs: one "epoch" is one step, hence the epoch counts
     "Real CT (TotalSegmentator example, axial slabs): loss comparison (U-Net)": (
         {"dataset": "totalsegmentator-ct-slabs", "networks": ["unet"], "spatial_size": (64, 48, 16), "epochs": 300,

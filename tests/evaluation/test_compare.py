@@ -158,8 +158,12 @@ def test_compare_quick_end_to_end(tmp_path, monkeypatch, cache):
     monkeypatch.setenv("MONAI_CWCD_CACHE", cache)
     out = tmp_path / "cmp"
     nets = ("unet", "segresnet")
-    doc = compare_losses("amos", output_dir=str(out), quick=True, verbose=False, networks=nets)
-    configs = default_configs(networks=nets)
+    # one row of each kind of loss wiring (plain, class weights, sums, DWCE/RRW/boundary/contour maps);
+    # every row trains in the slow quick-suite test
+    losses = ["CE", "Dice+CE (class-weighted)", "GDL+CE", "DWCE", "RW (RRW)+CE", "Boundary+Dice", "CWCD"]
+    kw = {"quick": True, "verbose": False, "networks": nets, "losses": losses, "contour_settings": [(3, 1)]}
+    doc = compare_losses("amos", output_dir=str(out), **kw)
+    configs = default_configs(losses, [(3, 1)], networks=nets)
     s = doc["settings"]
     # the budget selection used validation cases drawn from the training cases, never the test cases
     sel_files = sorted((out / "runs").glob("select_*.json"))
@@ -206,14 +210,14 @@ def test_compare_quick_end_to_end(tmp_path, monkeypatch, cache):
         return [{k: v for k, v in r.items() if k != "seconds_per_run"} for r in csv.DictReader(open(out / "results.csv"))]
 
     before = table()
-    again = compare_losses("amos", output_dir=str(out), quick=True, verbose=False, networks=nets)
+    again = compare_losses("amos", output_dir=str(out), **kw)
     assert again["settings"]["reused_runs"] == n_runs
     assert table() == before
     # a missing run and a truncated one are retrained, the rest reused
     victims = sorted((out / "runs").glob("test_*.json"))[:2]
     victims[0].unlink()
     victims[1].write_text(victims[1].read_text()[:100])
-    partial = compare_losses("amos", output_dir=str(out), quick=True, verbose=False, networks=nets)
+    partial = compare_losses("amos", output_dir=str(out), **kw)
     assert partial["settings"]["reused_runs"] == n_runs - 2
     # runs made with other settings are never reused (CWCD with the background), the unchanged ones are
     # (CE takes no include_background); resume=False retrains everything
