@@ -132,6 +132,17 @@ def test_help_of_every_command(command, capsys):
     assert "Traceback" not in text and "Error:" not in text, text
 
 
+def test_compare_options_are_compare_losses_arguments():
+    """`monai-cwcd compare` lists its options explicitly (python-fire needs them for --help and the
+    unknown-option check): they must stay the arguments of compare_losses, plus --docs."""
+    import inspect
+
+    from monai_cwcd.cli import compare
+    from monai_cwcd.evaluation import compare_losses
+
+    assert set(inspect.signature(compare).parameters) == set(inspect.signature(compare_losses).parameters) | {"docs"}
+
+
 def test_compare_help_subprocess(tmp_path: Path):
     proc = _cli("compare", "--help", cwd=tmp_path)
     text = proc.stdout + proc.stderr
