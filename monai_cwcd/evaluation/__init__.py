@@ -8,6 +8,7 @@ from monai_cwcd.evaluation.compare import BASELINE_LOSSES, RunConfig, compare_lo
 from monai_cwcd.evaluation.report import write_results_doc
 from monai_cwcd.evaluation.metrics import (
     METRICS,
+    dataset_label_names,
     evaluate_folders,
     find_cases,
     load_label_map,
@@ -22,6 +23,7 @@ __all__ = [
     "compare_losses",
     "default_configs",
     "METRICS",
+    "dataset_label_names",
     "evaluate_folders",
     "find_cases",
     "load_label_map",
