@@ -63,7 +63,8 @@ def test_bundle_end_to_end(name, tiny_datasets, tmp_path, monkeypatch):
         patch_size=TINY["patch_size"], **{"network_def#features": TINY["features"]},
         output_dir=str(tmp_path / "out"), ckpt_dir=str(models),
     )
-    assert (tmp_path / "out" / "val_mean_dice_raw.csv").is_file()
+    header = (tmp_path / "out" / "val_class_dice_raw.csv").read_text().splitlines()[0].split(",")
+    assert header[1] != "class0" and header[-1] == "mean"  # structure names (StructureMetricsSaver)
 
     # export to the model-zoo layout and run MONAI's checks from inside it
     out = Path(export_bundle(name, tmp_path / "zoo", checkpoint=models / "model.pt"))
