@@ -280,14 +280,16 @@ def _check_command_line(args: Sequence[str]) -> None:
         else:
             positional.append(tok)
         i += 1
-    for key in options:
+    kinds = {p.kind for p in params.values()}
+    for key in options if inspect.Parameter.VAR_KEYWORD not in kinds else ():
         if key not in params and not (key.startswith("no") and key[2:] in params):  # fire's --noflag
             close = difflib.get_close_matches(key, list(params), n=1)
             hint = f"did you mean --{close[0]}? " if close else ""
             raise ValueError(
                 f"monai-cwcd {name}: unknown option --{key}; {hint}options: {', '.join('--' + p for p in params)}."
             )
-    required = [p.name for p in params.values() if p.default is inspect.Parameter.empty]
+    required = [p.name for p in params.values() if p.default is inspect.Parameter.empty
+                and p.kind in (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
     missing = [p for p in required[len(positional) :] if p not in options]
     if missing:
         usage = " ".join(p.upper() for p in required)

@@ -242,9 +242,7 @@ class _DuplicateExceptionFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         if debug_enabled():
             return True
-        if record.name.startswith("ignite.engine"):
-            return "terminating due to exception" not in str(record.msg)
-        return record.exc_info is None
+        return record.exc_info is None and "terminating due to exception" not in str(record.msg)
 
 
 _DUPLICATE_FILTER = _DuplicateExceptionFilter()

@@ -9,6 +9,7 @@ from monai_cwcd.evaluation.configs import BASELINE_LOSSES, NETWORKS, RunConfig, 
 from monai_cwcd.evaluation.report import write_results_doc
 from monai_cwcd.evaluation.metrics import (
     METRICS,
+    dataset_label_names,
     evaluate_folders,
     find_cases,
     pair_cases,
@@ -25,6 +26,7 @@ __all__ = [
     "compare_losses",
     "default_configs",
     "METRICS",
+    "dataset_label_names",
     "evaluate_folders",
     "find_cases",
     "pair_cases",

@@ -39,6 +39,7 @@ __all__ = [
     "load_label_map",
     "evaluate_folders",
     "plot_per_class_bars",
+    "dataset_label_names",
 ]
 
 METRICS = ("dice", "hd95", "assd")
@@ -335,32 +336,88 @@ def load_label_map(path: str | os.PathLike) -> tuple[torch.Tensor, tuple[float, 
     return arr.round().long(), spacing
 
 
-def plot_per_class_bars(summary: Mapping[str, Any], path: str | os.PathLike, title: str = "") -> Path:
-    """Bar chart of the mean (error bar: std) DSC, HD95 and ASSD per structure, saved atomically.
+def dataset_label_names(folder: str | os.PathLike) -> dict[int, str] | None:
+    """Structure names of a dataset from the ``labels`` of its ``dataset.json`` (MSD / nnU-Net /
+    AMOS layout: ``{"0": "background", "1": "spleen", ...}``), looked up in ``folder`` and its
+    parent (a ``labelsTr/`` folder sits beside the dataset's ``dataset.json``).
 
     Args:
-        summary: output of :func:`summarize_cases`.
+        folder: a label folder or the dataset folder.
+
+    Returns:
+        ``{label value: name}``, or None when no readable ``dataset.json`` with ``labels`` is found.
+    """
+    import json
+
+    for root in (Path(folder), Path(folder).parent):
+        meta_file = root / "dataset.json"
+        if not meta_file.is_file():
+            continue
+        try:
+            labels = json.loads(meta_file.read_text()).get("labels")
+            names = {int(k): str(v) for k, v in labels.items()} if isinstance(labels, Mapping) else None
+        except (ValueError, TypeError, AttributeError):
+            names = None
+        if names:
+            return names
+    return None
+
+
+def plot_per_class_bars(
+    summary: Mapping[str, Any], path: str | os.PathLike, title: str = "", distance_unit: str | None = None
+) -> Path:
+    """Chart of the mean (error bar: standard deviation over cases) DSC, HD95 and ASSD per structure,
+    saved atomically as PNG: three panels side by side sharing the structure names on the vertical
+    axis (readable for the 15 AMOS organs at a normal size), each bar labelled with its value; a
+    structure without any valid case (absent from every reference and prediction, NaN) is marked
+    "absent" instead of drawn as a zero.
+
+    Args:
+        summary: output of :func:`summarize_cases` (``summary["settings"]["distance_unit"]``, when
+            present, gives the distance unit).
         path: destination PNG.
         title: figure title. Defaults to ``""``.
+        distance_unit: unit of HD95 and ASSD in the axis titles. Defaults to ``None`` (from the
+            summary's settings: ``"mm"`` for header spacing, ``"voxels"`` otherwise; ``"mm"`` if unset).
+
+    Returns:
+        the PNG path.
     """
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    if distance_unit is None:
+        setting = str(summary.get("settings", {}).get("distance_unit", "mm"))
+        distance_unit = "mm" if setting.startswith("mm") else setting
     names = list(summary["structures"])
-    fig, axes = plt.subplots(1, 3, figsize=(max(9, 0.9 * len(names) * 3), 3.6))
-    for ax, m, lab in zip(axes, METRICS, ("DSC", "HD95", "ASSD")):
-        means = [summary["structures"][n][m]["mean"] for n in names]
-        stds = [summary["structures"][n][m]["std"] for n in names]
-        ax.bar(range(len(names)), np.nan_to_num(means), yerr=np.nan_to_num(stds), color="tab:blue", capsize=2)
-        ax.set_xticks(range(len(names)))
-        ax.set_xticklabels(names, rotation=60, ha="right", fontsize=8)
-        ax.set_title(lab)
+    height = max(3.4, 0.32 * len(names) + 1.4)
+    fig, axes = plt.subplots(1, 3, figsize=(13, height), sharey=True)
+    labels = ("DSC", f"HD95 ({distance_unit})", f"ASSD ({distance_unit})")
+    ypos = np.arange(len(names))
+    for ax, m, lab in zip(axes, METRICS, labels):
+        means = np.array([summary["structures"][n][m]["mean"] for n in names], dtype=float)
+        stds = np.array([summary["structures"][n][m]["std"] for n in names], dtype=float)
+        present = ~np.isnan(means)
+        ax.barh(ypos[present], means[present], xerr=np.nan_to_num(stds[present]), color="tab:blue", alpha=0.85,
+                capsize=2, error_kw={"elinewidth": 0.8, "ecolor": "0.3"})
+        top = 1.0 if m == "dice" else max(float(np.nanmax(means + np.nan_to_num(stds))) if present.any() else 1.0, 1e-6)
+        for y, v, sd, ok in zip(ypos, means, np.nan_to_num(stds), present):
+            text = (f"{v:.2f}" if m == "dice" else f"{v:.3g}") if ok else "absent"
+            ax.text(v + sd + 0.02 * top if ok else 0.01 * top, y, text, va="center", fontsize=7,
+                    color="0.2" if ok else "tab:red", style="normal" if ok else "italic")
+        ax.set_xlim(0, 1.2 if m == "dice" else top * 1.25)
         if m == "dice":
-            ax.set_ylim(0, 1)
-    if title:
-        fig.suptitle(title)
+            ax.set_xticks(np.linspace(0, 1, 6))
+        ax.set_title(lab, fontsize=11)
+        ax.grid(axis="x", alpha=0.3)
+        ax.tick_params(axis="x", labelsize=8)
+    axes[0].set_yticks(ypos)
+    axes[0].set_yticklabels([n.replace("_", " ") for n in names], fontsize=9)
+    axes[0].set_ylim(len(names) - 0.5, -0.5)  # first structure on top
+    fig.suptitle(title or "per-structure metrics", fontsize=12)
+    fig.tight_layout()
     return save_figure(fig, path)
 
 
@@ -396,7 +453,8 @@ def evaluate_folders(
         num_classes: number of classes including background. Defaults to ``None`` (max label value
             over all files + 1, or ``len(class_names)``).
         class_names: names of classes ``0..num_classes-1`` (sequence or ``{index: name}``).
-            Defaults to ``None`` (``class_<i>``).
+            Defaults to ``None``: the ``labels`` of the dataset's ``dataset.json`` in ``label_dir`` or
+            its parent (:func:`dataset_label_names`), else ``class_<i>``.
         spacing_aware: distances in physical units from the label header spacing (the prediction's
             spacing must match). Defaults to ``True``.
         pattern: glob pattern selecting files in both folders. Defaults to ``None`` (all supported,
@@ -416,6 +474,10 @@ def evaluate_folders(
     pairs, unpredicted = pair_cases(pred_dir, label_dir, pattern)
     preds = {case: p for case, (p, _) in pairs.items()}
     labels = {case: g for case, (_, g) in pairs.items()}
+    if class_names is None and not regions:  # the dataset's own structure names, else class_<i>
+        class_names = dataset_label_names(label_dir)
+        if class_names is not None and num_classes is None:
+            num_classes = max(class_names) + 1
     if num_classes is None and class_names is not None and not isinstance(class_names, Mapping):
         num_classes = len(class_names)
     loaded = {}

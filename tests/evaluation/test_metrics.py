@@ -167,3 +167,34 @@ def test_find_cases_collision(tmp_path):
     with pytest.raises(ValueError, match="both map to case 'a'"):
         find_cases(tmp_path)
     assert list(find_cases(tmp_path, pattern="*_seg.nii.gz")) == ["a"]
+
+
+def test_structure_names_from_dataset_json_and_absent_is_nan(tmp_path, recwarn):
+    """Without class_names the dataset's own label names are used (dataset.json beside labelsTr/);
+    a structure absent from every reference and prediction is NaN (null in JSON), left out of the
+    means, and nothing floods numpy warnings."""
+    pdir, gdir = _make_folders(tmp_path)
+    (gdir.parent / "dataset.json").write_text(json.dumps({"labels": {"0": "background", "1": "spleen", "2": "liver",
+                                                                     "3": "gallbladder"}}))
+    s = evaluate_folders(pdir, gdir, tmp_path / "e")
+    assert list(s["structures"]) == ["spleen", "liver", "gallbladder"]
+    rows = list(csv.DictReader(open(tmp_path / "e" / "per_case.csv")))
+    assert {r["structure"] for r in rows} == {"spleen", "liver", "gallbladder"}
+    assert all(math.isnan(float(r["dice"])) for r in rows if r["structure"] == "gallbladder")
+    assert s["overall"]["dice"] == pytest.approx(np.mean([s["structures"][c]["dice"]["mean"] for c in ("spleen", "liver")]))
+    flood = [w for w in recwarn if "slice" in str(w.message) or "Degrees of freedom" in str(w.message)]
+    assert not flood, [str(w.message) for w in flood]
+
+
+@pytest.mark.parametrize("n", [3, 15])
+def test_per_class_chart_is_readable_at_normal_size(tmp_path, n):
+    """One row per structure, three panels side by side: not a 3829x467 strip whatever the count."""
+    from monai_cwcd.evaluation import plot_per_class_bars
+
+    entry = {"mean": 0.8, "std": 0.1, "median": 0.8, "n_valid": 3}
+    absent = {"mean": float("nan"), "std": float("nan"), "median": float("nan"), "n_valid": 0}
+    structures = {f"structure_{i}": {m: (absent if i == n - 1 else entry) for m in ("dice", "hd95", "assd")}
+                  for i in range(n)}
+    path = plot_per_class_bars({"structures": structures, "settings": {"distance_unit": "voxels"}}, tmp_path / "c.png")
+    h, w = matplotlib.pyplot.imread(path).shape[:2]
+    assert 1000 <= w <= 1800 and 300 <= h <= 1000 and w / h < 4.5, (w, h)

@@ -11,8 +11,10 @@ import json
 import logging
 import os
 import re
+import shutil
 import subprocess
 import sys
+from concurrent.futures import ThreadPoolExecutor
 
 import nibabel as nib
 import numpy as np
@@ -23,6 +25,9 @@ from monai.bundle import ConfigParser
 
 from monai_cwcd.data import amos_datalist, pengwin_datalist
 
+
+# a run saves its config (configs/, docs/, LICENSE) when it starts, by design: not a partial output
+STARTED = {"configs", "docs", "LICENSE"}
 
 def _parser(tmp_path, bundle, data, **updates):
     overlay = tmp_path / "fast.json"
@@ -39,31 +44,38 @@ def _train(parser):
 
 
 def _bundle_error(tmp_path, bundle, data, error, pattern, env=None, argv=(), **updates):
-    """Run the bundle (train + demo configs, a fast-network overlay holding ``updates``, extra
-    command-line ``argv``) in a subprocess and check the error contract; returns the last stderr line."""
+    """An error row: the bundle command (train + demo configs, a fast-network overlay holding
+    ``updates``, extra command-line ``argv``) and the expected last line ``<error>: <pattern>``.
+    Run later by :func:`_run`, checked by :func:`_check_contract`."""
     overlay = tmp_path / "fast.json"
     overlay.write_text(json.dumps({**FAST_NET, "epochs": 1, "batch_size": 1, **updates}))
     files = [f"bundles/{bundle}/train.json", f"bundles/{bundle}/demo.json", str(overlay)]
     cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", json.dumps(files), "--dataset_dir", str(data),
            "--output_dir", str(tmp_path / "out"), *argv]
-    proc = subprocess.run(cmd, cwd=REPO, env={**bundle_env(), **(env or {})}, capture_output=True, text=True, timeout=300)
+    out = tmp_path / "out"
+    return {"cmd": cmd, "env": env or {}, "error": error, "pattern": pattern, "tmp_path": tmp_path,
+            "existing": {p.name for p in out.glob("*")} if out.exists() else set()}
+
+
+def _run(case) -> subprocess.CompletedProcess:
+    return subprocess.run(case["cmd"], cwd=REPO, env={**bundle_env(), **case["env"]}, capture_output=True, text=True,
+                          timeout=600)
+
+
+def _check_contract(case, proc):
+    """Exit 1 (134 would be an abort), the plain message as the last stderr line, no traceback,
+    the message printed once, no partial output."""
+    error, pattern = case["error"], case["pattern"]
     report = f"exit {proc.returncode}\n--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-5000:]}"
-    assert proc.returncode == 1, report  # 134 would be an abort
+    assert proc.returncode == 1, report
     last = proc.stderr.rstrip("\n").splitlines()[-1]
     assert last.startswith(f"{error}: "), report
     assert re.search(pattern, last), f"{pattern!r} not in the last line:\n{report}"
-    if not (env or {}).get("MONAI_CWCD_DEBUG"):
-        assert "Traceback" not in proc.stdout + proc.stderr, report
-        message = last[len(error) + 2 :]
-        assert (proc.stdout + proc.stderr).count(message) == 1, f"message printed more than once:\n{report}"
-    return last
-
-
-def _no_outputs(tmp_path):
-    out = tmp_path / "out"
-    # the run's config (configs/, docs/, LICENSE) is saved when the run starts, by design: it is not an output
-    started = {"configs", "docs", "LICENSE"}
-    written = [p.name for p in out.glob("*") if not p.name.startswith("events.") and p.name not in started] if out.exists() else []
+    assert "Traceback" not in proc.stdout + proc.stderr, report
+    assert (proc.stdout + proc.stderr).count(last[len(error) + 2 :]) == 1, f"message printed more than once:\n{report}"
+    out = case["tmp_path"] / "out"
+    written = [p.name for p in out.glob("*") if not p.name.startswith("events.") and p.name not in case["existing"] | STARTED] \
+        if out.exists() else []
     assert written == [], f"partial outputs written: {written}"
 
 
@@ -89,15 +101,15 @@ def row_nan_voxels(tmp_path, copy_set):
     data = copy_set("amos")
     case = _first_train_case(data)
     _rewrite(case["image"], lambda a: np.where(np.arange(a.size).reshape(a.shape) == 7, np.nan, a).astype(np.float32))
-    _bundle_error(tmp_path, "amos", data, "NonFiniteError",
-                  rf"input 'image' .* holds non-finite voxels at epoch 1, iteration \d+ .*{case['case_id']}: \d+ NaN")
+    return _bundle_error(tmp_path, "amos", data, "NonFiniteError",
+                         rf"input 'image' .* holds non-finite voxels at epoch 1, iteration \d+ .*{case['case_id']}: \d+ NaN")
 
 
 def row_inf_voxels(tmp_path, copy_set):
     data = copy_set("amos")
     case = _first_train_case(data)
     _rewrite(case["image"], lambda a: np.where(np.arange(a.size).reshape(a.shape) == 7, np.inf, a).astype(np.float32))
-    _bundle_error(tmp_path, "amos", data, "NonFiniteError", rf"holds non-finite voxels .*{case['case_id']}: \d+ NaN, \d+ Inf")
+    return _bundle_error(tmp_path, "amos", data, "NonFiniteError", rf"holds non-finite voxels .*{case['case_id']}: \d+ NaN, \d+ Inf")
 
 
 def row_empty_label(tmp_path, copy_set):
@@ -115,23 +127,23 @@ def row_labels_outside_set(tmp_path, copy_set):
     case = _first_train_case(data)
     _rewrite(case["label"], lambda a: np.where(a == 3, 99, a).astype(a.dtype))
     # through CacheDataset's thread pool (cache_rate 1, the bundles' default): this used to abort (exit 134)
-    _bundle_error(tmp_path, "amos", data, "DatasetError",
-                  rf"case {case['case_id']}: label file .*{os.path.basename(case['label'])} holds values \[99\] outside the label set")
+    return _bundle_error(tmp_path, "amos", data, "DatasetError",
+                         rf"case {case['case_id']}: label file .*{os.path.basename(case['label'])} holds values \[99\] outside the label set")
 
 
 def row_wrong_channel_count(tmp_path, copy_set):
     data = copy_set("amos")
     case = _first_train_case(data)
     _rewrite(case["image"], lambda a: np.stack([a, a], -1))
-    _bundle_error(tmp_path, "amos", data, "ValueError", rf"input 'image' has 2 channel\(s\) .*the network expects 1.*{case['case_id']}")
+    return _bundle_error(tmp_path, "amos", data, "ValueError", rf"input 'image' has 2 channel\(s\) .*the network expects 1.*{case['case_id']}")
 
 
 def row_size_mismatch(tmp_path, copy_set):
     data = copy_set("amos")
     case = _first_train_case(data)
     _rewrite(case["label"], lambda a: a[:, :, :-2])
-    _bundle_error(tmp_path, "amos", data, "DatasetError",
-                  rf"case {case['case_id']}: image .* has shape \(24, 24, 16\), label .* has shape \(24, 24, 14\)")
+    return _bundle_error(tmp_path, "amos", data, "DatasetError",
+                         rf"case {case['case_id']}: image .* has shape \(24, 24, 16\), label .* has shape \(24, 24, 14\)")
 
 
 def row_affine_mismatch(tmp_path, copy_set):
@@ -141,14 +153,14 @@ def row_affine_mismatch(tmp_path, copy_set):
     aff = img.affine.copy()
     aff[1, 3] += 4.0
     nib.save(nib.Nifti1Image(np.asarray(img.dataobj), aff), case["label"])
-    _bundle_error(tmp_path, "amos", data, "DatasetError", rf"case {case['case_id']}: image .* and label .* have different affines")
+    return _bundle_error(tmp_path, "amos", data, "DatasetError", rf"case {case['case_id']}: image .* and label .* have different affines")
 
 
 def row_truncated_nifti(tmp_path, copy_set):
     data = copy_set("amos")
     case = _first_train_case(data)
     _truncate(case["image"])
-    _bundle_error(tmp_path, "amos", data, "DatasetError", rf"case {case['case_id']}: .*{re.escape(case['image'])}.*truncated")
+    return _bundle_error(tmp_path, "amos", data, "DatasetError", rf"case {case['case_id']}: .*{re.escape(case['image'])}.*truncated")
 
 
 def row_unreadable_mha(tmp_path, copy_set):
@@ -156,7 +168,7 @@ def row_unreadable_mha(tmp_path, copy_set):
     case = pengwin_datalist(data, "train")[0]
     with open(case["image"], "wb") as f:
         f.write(os.urandom(2048))
-    _bundle_error(tmp_path, "pengwin", data, "DatasetError", rf"case {case['case_id']}: .*{re.escape(case['image'])}")
+    return _bundle_error(tmp_path, "pengwin", data, "DatasetError", rf"case {case['case_id']}: .*{re.escape(case['image'])}")
 
 
 def row_missing_brats_modality(tmp_path, copy_set):
@@ -164,8 +176,8 @@ def row_missing_brats_modality(tmp_path, copy_set):
     victim = sorted(data.rglob("*_t1ce.nii.gz"))[0]
     victim.unlink()
     case = victim.parent.name
-    _bundle_error(tmp_path, "brats", data, "DatasetError", rf"case {case}: modality 't1ce' file .* is missing",
-                  **{"network_def#in_channels": 4})
+    return _bundle_error(tmp_path, "brats", data, "DatasetError", rf"case {case}: modality 't1ce' file .* is missing",
+                         **{"network_def#in_channels": 4})
 
 
 def row_entry_outside_dataset_dir(tmp_path, copy_set):
@@ -173,7 +185,7 @@ def row_entry_outside_dataset_dir(tmp_path, copy_set):
     meta = json.loads((data / "dataset.json").read_text())
     meta["training"][0]["image"] = "../../etc/passwd.nii.gz"
     (data / "dataset.json").write_text(json.dumps(meta))
-    _bundle_error(tmp_path, "amos", data, "DatasetError", r"points outside the dataset directory")
+    return _bundle_error(tmp_path, "amos", data, "DatasetError", r"points outside the dataset directory")
 
 
 def row_duplicate_case_ids(tmp_path, copy_set):
@@ -181,7 +193,7 @@ def row_duplicate_case_ids(tmp_path, copy_set):
     meta = json.loads((data / "dataset.json").read_text())
     meta["training"].append(dict(meta["training"][0]))
     (data / "dataset.json").write_text(json.dumps(meta))
-    _bundle_error(tmp_path, "amos", data, "DatasetError", r"AMOS: duplicate case id 'amos_\d+'")
+    return _bundle_error(tmp_path, "amos", data, "DatasetError", r"AMOS: duplicate case id 'amos_\d+'")
 
 
 def row_dataset_smaller_than_split(tmp_path, copy_set):
@@ -189,7 +201,7 @@ def row_dataset_smaller_than_split(tmp_path, copy_set):
     meta = json.loads((data / "dataset.json").read_text())
     meta["training"], meta["validation"] = meta["training"][:2], []
     (data / "dataset.json").write_text(json.dumps(meta))
-    _bundle_error(tmp_path, "amos", data, "DatasetError", r"found 2 usable case\(s\), but the train/val/test split needs at least 3")
+    return _bundle_error(tmp_path, "amos", data, "DatasetError", r"found 2 usable case\(s\), but the train/val/test split needs at least 3")
 
 
 def row_patch_larger_than_image(tmp_path, copy_set):
@@ -217,9 +229,9 @@ def row_patch_larger_than_image(tmp_path, copy_set):
 
 def row_non_finite_loss(tmp_path, copy_set):
     data = copy_set("amos")
-    _bundle_error(tmp_path, "amos", data, "NonFiniteError",
-                  r"non-finite loss nan at epoch 1, iteration [2-9] \(SupervisedTrainer\); batch case ids: \['amos_\d+'\]\. "
-                  r"The optimizer step was not taken", learning_rate=1e30)
+    return _bundle_error(tmp_path, "amos", data, "NonFiniteError",
+                         r"non-finite loss nan at epoch 1, iteration [2-9] \(SupervisedTrainer\); batch case ids: \['amos_\d+'\]\. "
+                         r"The optimizer step was not taken", learning_rate=1e30)
 
 
 def row_checkpoint_from_another_network(tmp_path, copy_set):
@@ -227,9 +239,8 @@ def row_checkpoint_from_another_network(tmp_path, copy_set):
     other = torch.nn.Conv3d(1, 2, 3)
     os.makedirs(tmp_path / "out")
     torch.save({"model": other.state_dict(), "optimizer": {}, "trainer": {}}, tmp_path / "out" / "model_last.pt")
-    _bundle_error(tmp_path, "amos", data, "ValueError",
-                  r"model_last\.pt key 'model' was saved from another network than UNet: \d+ missing parameter", resume=True)
-    (tmp_path / "out" / "model_last.pt").unlink()
+    return _bundle_error(tmp_path, "amos", data, "ValueError",
+                         r"model_last\.pt key 'model' was saved from another network than UNet: \d+ missing parameter", resume=True)
 
 
 def row_truncated_checkpoint(tmp_path, copy_set):
@@ -237,44 +248,68 @@ def row_truncated_checkpoint(tmp_path, copy_set):
     os.makedirs(tmp_path / "out")
     torch.save({"model": {"w": torch.zeros(1000)}}, tmp_path / "out" / "model_last.pt")
     _truncate(tmp_path / "out" / "model_last.pt")
-    _bundle_error(tmp_path, "amos", data, "ValueError", r"checkpoint .*model_last\.pt is truncated or corrupt", resume=True)
-    (tmp_path / "out" / "model_last.pt").unlink()
+    return _bundle_error(tmp_path, "amos", data, "ValueError", r"checkpoint .*model_last\.pt is truncated or corrupt", resume=True)
 
 
 def row_resume_without_checkpoint(tmp_path, copy_set):
     data = copy_set("amos")
-    _bundle_error(tmp_path, "amos", data, "FileNotFoundError", r"resume requested but the checkpoint .*model_last\.pt does not exist",
-                  resume=True)
+    return _bundle_error(tmp_path, "amos", data, "FileNotFoundError", r"resume requested but the checkpoint .*model_last\.pt does not exist",
+                         resume=True)
 
 
 def row_missing_dataset_dir(tmp_path, copy_set):
-    _bundle_error(tmp_path, "amos", tmp_path / "nowhere", "FileNotFoundError",
-                  r"dataset_dir .*nowhere' does not exist\. Pass .*--dataset_dir.*demo\.json")
+    return _bundle_error(tmp_path, "amos", tmp_path / "nowhere", "FileNotFoundError",
+                         r"dataset_dir .*nowhere' does not exist\. Pass .*--dataset_dir.*demo\.json")
 
 
 def row_negative_learning_rate(tmp_path, copy_set):
-    _bundle_error(tmp_path, "amos", copy_set("amos"), "ValueError", r"Invalid learning rate: -1", learning_rate=-1.0)
+    return _bundle_error(tmp_path, "amos", copy_set("amos"), "ValueError", r"Invalid learning rate: -1", learning_rate=-1.0)
 
 
 def row_cwcd_alpha_out_of_range(tmp_path, copy_set):
-    _bundle_error(tmp_path, "amos", copy_set("amos"), "ValueError", r"alpha must be in \[0, 1\], got 1\.5", **{"loss#alpha": 1.5})
+    return _bundle_error(tmp_path, "amos", copy_set("amos"), "ValueError", r"alpha must be in \[0, 1\], got 1\.5", **{"loss#alpha": 1.5})
 
 
 def row_contour_kernel_size_zero(tmp_path, copy_set):
-    _bundle_error(tmp_path, "amos", copy_set("amos"), "ValueError", r"kernel_size must be >= 1, got 0", contour_kernel_size=0)
+    return _bundle_error(tmp_path, "amos", copy_set("amos"), "ValueError", r"kernel_size must be >= 1, got 0", contour_kernel_size=0)
 
 
 def row_unknown_override(tmp_path, copy_set):
     """A mistyped override (``--epoch 1`` for ``--epochs 1``) stops before anything is built."""
-    _bundle_error(tmp_path, "amos", copy_set("amos"), "UnknownOverrideError",
-                  r"--epoch: 'epoch' is not a key of the config \(did you mean --epochs\?\)", argv=["--epoch", "1"])
+    return _bundle_error(tmp_path, "amos", copy_set("amos"), "UnknownOverrideError",
+                         r"--epoch: 'epoch' is not a key of the config \(did you mean --epochs\?\)", argv=["--epoch", "1"])
 
 
 ROWS = {name[4:]: fn for name, fn in sorted(globals().items()) if name.startswith("row_")}
+POLICY_ROWS = ("empty_label", "patch_larger_than_image")  # accepted input, checked in-process
+
+
+@pytest.fixture(scope="module")
+def bundle_runs(tmp_path_factory, tiny_sets):
+    """Every error row prepared in its own folder, then all bundle subprocesses run two at a time
+    (one per core): ``{row: (case, CompletedProcess)}``."""
+    root = tmp_path_factory.mktemp("bad_input")
+    cases = {}
+    for row in ROWS:
+        if row in POLICY_ROWS:
+            continue
+        tmp = root / row
+        tmp.mkdir()
+
+        def copy_set(name, tmp=tmp):
+            dst = tmp / f"data_{name}"
+            shutil.copytree(tiny_sets[name], dst)
+            return dst
+
+        cases[row] = ROWS[row](tmp, copy_set)
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        procs = dict(zip(cases, pool.map(_run, cases.values())))
+    return {row: (cases[row], procs[row]) for row in cases}
 
 
 @pytest.mark.parametrize("row", list(ROWS))
-def test_bad_input(row, tmp_path, copy_set):
-    ROWS[row](tmp_path, copy_set)
-    if row not in ("empty_label", "patch_larger_than_image"):
-        _no_outputs(tmp_path)
+def test_bad_input(row, request):
+    if row in POLICY_ROWS:
+        ROWS[row](request.getfixturevalue("tmp_path"), request.getfixturevalue("copy_set"))
+        return
+    _check_contract(*request.getfixturevalue("bundle_runs")[row])
