@@ -31,7 +31,7 @@ class ContourHandoff:
     Args:
         loss: the loss function of the trainer.
         contour_key: batch key of the contour map, shape (B, 1, *spatial) or (B, C, *spatial).
-            Defaults to ``"label_contour"``.
+            Defaults to ``"contour_label"`` (the default output key of ``ContourWeightMapd(keys="label")``).
         device: device for the map; None uses ``engine.state.device`` (MONAI workflows), else the
             map's own device. Defaults to None.
         non_blocking: passed to ``Tensor.to``. Defaults to False.
@@ -40,7 +40,7 @@ class ContourHandoff:
     def __init__(
         self,
         loss: torch.nn.Module,
-        contour_key: str = "label_contour",
+        contour_key: str = "contour_label",
         device: torch.device | str | None = None,
         non_blocking: bool = False,
     ) -> None:
