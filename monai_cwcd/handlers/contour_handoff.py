@@ -11,8 +11,9 @@ __all__ = ["ContourHandoff"]
 class ContourHandoff:
     """Ignite handler that passes ``engine.state.batch[contour_key]`` to ``loss.set_contour`` at
     ``Events.ITERATION_STARTED``, so a loss called as ``loss(pred, label)`` (what MONAI's
-    ``SupervisedTrainer`` does) uses the contour map computed once per case by
-    ``monai_cwcd.transforms.ContourWeightMapd`` in the cached part of the pipeline.
+    ``SupervisedTrainer`` does) uses the contour map computed by
+    ``monai_cwcd.transforms.ContourWeightMapd`` in the data pipeline (in the bundles: the last random
+    transform, so the map is the contour of the augmented patch).
 
     The map never reaches the network, the trainer's output or the post-transforms: only the loss
     sees it, once (the loss clears it after its next forward call and reports
