@@ -108,11 +108,16 @@ def blocky_target(shape: tuple[int, ...], num_classes: int = 16, seed: int = 0) 
 
 
 def cost(repeats: int) -> list[tuple[str, tuple[float, float]]]:
-    rows = []
+    rows: list[tuple[str, tuple[float, float]]] = []
+
+    def record(name: str, fn) -> None:
+        rows.append((name, median_time(fn, repeats)))
+        print(f"{name}: {1000 * rows[-1][1][0]:.1f} ms wall, {1000 * rows[-1][1][1]:.1f} ms CPU", flush=True)
+
     target = blocky_target((2, 1, *PATCH))
     for k in (2, 3):
-        t = median_time(lambda: label_contour(target, 3, kernel_size=k), repeats)
-        rows.append((f"on-the-fly contour, k={k}, target (2, 1, 320, 320, 64)", t))
+        record(f"on-the-fly contour, k={k}, target (2, 1, 320, 320, 64)",
+               lambda: label_contour(target, 3, kernel_size=k))
     logits = torch.randn(2, 16, *PATCH, requires_grad=True)
     loss = CWCDLoss(to_onehot_y=True, softmax=True, kernel_size=2)
     contour = label_contour(target, 3, kernel_size=2).to(torch.uint8)
@@ -122,8 +127,8 @@ def cost(repeats: int) -> list[tuple[str, tuple[float, float]]]:
         value.backward()
         logits.grad = None
 
-    rows.append(("CWCDLoss fwd+bwd (2, 16, 320, 320, 64), contour on the fly", median_time(lambda: loss_step(False), repeats)))
-    rows.append(("CWCDLoss fwd+bwd (2, 16, 320, 320, 64), contour handed over", median_time(lambda: loss_step(True), repeats)))
+    record("CWCDLoss fwd+bwd (2, 16, 320, 320, 64), contour on the fly", lambda: loss_step(False))
+    record("CWCDLoss fwd+bwd (2, 16, 320, 320, 64), contour handed over", lambda: loss_step(True))
     del logits
 
     small = (2, 1, 128, 128, 64)
@@ -136,11 +141,9 @@ def cost(repeats: int) -> list[tuple[str, tuple[float, float]]]:
         loss(net(image), small_target).backward()
         opt.step()
 
-    rows.append(("PDANet training step (2, 1, 128, 128, 64), contour on the fly", median_time(train_step, repeats)))
-    rows.append(("on-the-fly contour, k=2, target (2, 1, 128, 128, 64)",
-                 median_time(lambda: label_contour(small_target, 3, kernel_size=2), repeats)))
-    for name, (wall, cpu) in rows:
-        print(f"{name}: {1000 * wall:.1f} ms wall, {1000 * cpu:.1f} ms CPU", flush=True)
+    record("PDANet training step (2, 1, 128, 128, 64), contour on the fly", train_step)
+    record("on-the-fly contour, k=2, target (2, 1, 128, 128, 64)",
+           lambda: label_contour(small_target, 3, kernel_size=2))
     return rows
 
 

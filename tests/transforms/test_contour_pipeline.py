@@ -133,7 +133,8 @@ def test_contour_after_each_spatial_transform(tmp_path, name):
     _, make = SPATIAL[name]
     items = _run([*load(), make(["label", "index"]), ContourWeightMapd(keys="label", kernel_size=2)], paths)
     for item in items:
-        np.testing.assert_array_equal(item["contour_label"].numpy(), ContourWeightMap(kernel_size=2)(item["label"].numpy()))
+        expected = ContourWeightMap(kernel_size=2)(item["label"].numpy())
+        np.testing.assert_array_equal(item["contour_label"].numpy(), expected)
         torch.testing.assert_close(item["contour_label"].affine, item["label"].affine)
 
 
