@@ -11,8 +11,9 @@ __all__ = ["ContourHandoff"]
 class ContourHandoff:
     """Ignite handler that passes ``engine.state.batch[contour_key]`` to ``loss.set_contour`` at
     ``Events.ITERATION_STARTED``, so a loss called as ``loss(pred, label)`` (what MONAI's
-    ``SupervisedTrainer`` does) uses the contour map computed once per case by
-    ``monai_cwcd.transforms.ContourWeightMapd`` in the cached part of the pipeline.
+    ``SupervisedTrainer`` does) uses the contour map computed by
+    ``monai_cwcd.transforms.ContourWeightMapd`` in the data pipeline (in the bundles: the last random
+    transform, so the map is the contour of the augmented patch).
 
     The map never reaches the network, the trainer's output or the post-transforms: only the loss
     sees it, once (the loss clears it after its next forward call and reports
@@ -31,7 +32,7 @@ class ContourHandoff:
     Args:
         loss: the loss function of the trainer.
         contour_key: batch key of the contour map, shape (B, 1, *spatial) or (B, C, *spatial).
-            Defaults to ``"label_contour"``.
+            Defaults to ``"contour_label"`` (the default output key of ``ContourWeightMapd(keys="label")``).
         device: device for the map; None uses ``engine.state.device`` (MONAI workflows), else the
             map's own device. Defaults to None.
         non_blocking: passed to ``Tensor.to``. Defaults to False.
@@ -40,7 +41,7 @@ class ContourHandoff:
     def __init__(
         self,
         loss: torch.nn.Module,
-        contour_key: str = "label_contour",
+        contour_key: str = "contour_label",
         device: torch.device | str | None = None,
         non_blocking: bool = False,
     ) -> None:

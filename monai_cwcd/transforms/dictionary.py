@@ -1,10 +1,17 @@
 """Dictionary wrappers of :mod:`monai_cwcd.transforms.array`.
 
-Each wrapper reads a label key and writes the derived map to a NEW key (``"{key}_contour"``,
-``"{key}_rrw"``, ``"{key}_dwmap"`` by default), leaving the label untouched. When the label is a
+Each wrapper reads a label key and writes the derived map to a NEW key (``"contour_{key}"``,
+``"rrw_{key}"``, ``"dwmap_{key}"`` by default), leaving the label untouched. When the label is a
 ``MetaTensor`` the new key gets a copy of its metadata (affine, spacing, applied operations), so
-later spatial transforms treat it like the label: list the new key in every later spatial transform
-with ``mode="nearest"`` (contours) so it stays aligned with the label.
+later spatial transforms, ``Compose.inverse`` and ``Invertd`` treat it like the label: list the new
+key in every later spatial transform with ``mode="nearest"`` (contours) so it stays aligned with the
+label.
+
+The default output keys do not start with ``"{key}_"``: MONAI keeps that namespace for the label's
+own metadata entries (``"label_meta_dict"``, ``"label_transforms"``), and MONAI 1.6's ``Spacingd``
+calls ``.update()`` on every ``"<key>_*"`` entry of a NIfTI-loaded key, so an image stored as
+``"label_contour"`` makes a later ``Spacingd(keys="label")`` fail with ``AttributeError: 'MetaTensor'
+object has no attribute 'update'``.
 """
 
 from __future__ import annotations
@@ -45,7 +52,7 @@ class _DerivedMapd(MapTransform):
     ) -> None:
         super().__init__(keys, allow_missing_keys)
         if not isinstance(output_key, str):
-            raise ValueError(f"{output_arg} must be a format string such as '{{key}}_map', got {output_key!r}.")
+            raise ValueError(f"{output_arg} must be a format string such as 'map_{{key}}', got {output_key!r}.")
         out_keys = [output_key.format(key=key) for key in self.keys]
         if len(set(out_keys)) != len(out_keys):
             raise ValueError(
@@ -73,15 +80,19 @@ class _DerivedMapd(MapTransform):
 class ContourWeightMapd(_DerivedMapd):
     """Dictionary-based wrapper of :py:class:`monai_cwcd.transforms.ContourWeightMap`: writes the
     uint8 contour map of ``d[key]`` to ``d[contour_key.format(key=key)]`` (``"label"`` ->
-    ``"label_contour"``), with the label's metadata. Deterministic, so a ``CacheDataset`` /
+    ``"contour_label"``), with the label's metadata. Deterministic, so a ``CacheDataset`` /
     ``PersistentDataset`` caches it; list the contour key in later spatial transforms with
-    ``mode="nearest"``.
+    ``mode="nearest"``. The cached map equals the contour of the augmented label only under some
+    augmentations (for an odd ``kernel_size``: flips, 90-degree rotations, and away from crop
+    borders; never exactly under interpolating transforms, nor under flips for an even
+    ``kernel_size``): place it after the random transforms, or leave the contour to the loss, when
+    they must agree (``docs/transforms.md``).
 
     Example:
         >>> import torch
         >>> t = ContourWeightMapd(keys="label", kernel_size=2, edge_is_contour=True)
         >>> out = t({"label": torch.ones(1, 4, 4)})
-        >>> out["label_contour"][0]
+        >>> out["contour_label"][0]
         tensor([[1, 1, 1, 1],
                 [1, 0, 0, 0],
                 [1, 0, 0, 0],
@@ -101,7 +112,8 @@ class ContourWeightMapd(_DerivedMapd):
             Defaults to None.
         spacing: voxel spacing in mm for labels without an affine (a ``MetaTensor`` label's affine
             takes precedence). Defaults to None.
-        contour_key: output key, formatted with ``key``. Defaults to ``"{key}_contour"``.
+        contour_key: output key, formatted with ``key``; a key starting with ``"{key}_"`` breaks a later
+            ``Spacingd`` of ``key`` (see the module docstring). Defaults to ``"contour_{key}"``.
         allow_missing_keys: don't raise if a key is missing. Defaults to False.
 
     Raises:
@@ -122,7 +134,7 @@ class ContourWeightMapd(_DerivedMapd):
         multi_label: bool = False,
         contour_width_mm: float | Sequence[float] | Mapping[int, float | Sequence[float]] | None = None,
         spacing: float | Sequence[float] | None = None,
-        contour_key: str = "{key}_contour",
+        contour_key: str = "contour_{key}",
         allow_missing_keys: bool = False,
     ) -> None:
         transform = ContourWeightMap(
@@ -135,18 +147,18 @@ class ContourWeightMapd(_DerivedMapd):
 class RRWMapd(_DerivedMapd):
     """Dictionary-based wrapper of :py:class:`monai_cwcd.transforms.RRWMap`: writes the float32
     rectified region-wise map of ``d[key]`` to ``d[rrw_key.format(key=key)]`` (``"label"`` ->
-    ``"label_rrw"``), with the label's metadata.
+    ``"rrw_label"``), with the label's metadata.
 
     Example:
         >>> import torch
-        >>> RRWMapd(keys="label")({"label": torch.tensor([[[0, 1, 1, 1, 0]]])})["label_rrw"].shape
+        >>> RRWMapd(keys="label")({"label": torch.tensor([[[0, 1, 1, 1, 0]]])})["rrw_label"].shape
         torch.Size([2, 1, 5])
 
     Args:
         keys: keys of the labels to read.
         num_classes: number of classes of a class-index map. Defaults to None (max label + 1).
         multi_label: treat a single-channel input as a binary mask. Defaults to False.
-        rrw_key: output key, formatted with ``key``. Defaults to ``"{key}_rrw"``.
+        rrw_key: output key, formatted with ``key``. Defaults to ``"rrw_{key}"``.
         allow_missing_keys: don't raise if a key is missing. Defaults to False.
 
     Raises:
@@ -161,7 +173,7 @@ class RRWMapd(_DerivedMapd):
         keys: KeysCollection,
         num_classes: int | None = None,
         multi_label: bool = False,
-        rrw_key: str = "{key}_rrw",
+        rrw_key: str = "rrw_{key}",
         allow_missing_keys: bool = False,
     ) -> None:
         super().__init__(keys, RRWMap(num_classes, multi_label), rrw_key, "rrw_key", allow_missing_keys)
@@ -171,12 +183,12 @@ class RRWMapd(_DerivedMapd):
 class DistanceWeightMapd(_DerivedMapd):
     """Dictionary-based wrapper of :py:class:`monai_cwcd.transforms.DistanceWeightMap`: writes the
     float32 DWCE weight map of ``d[key]`` to ``d[weight_key.format(key=key)]`` (``"label"`` ->
-    ``"label_dwmap"``), with the label's metadata.
+    ``"dwmap_label"``), with the label's metadata.
 
     Example:
         >>> import torch
         >>> out = DistanceWeightMapd(keys="label")({"label": torch.tensor([[[0, 0, 1, 1]]])})
-        >>> out["label_dwmap"].max().item()
+        >>> out["dwmap_label"].max().item()
         11.0
 
     Args:
@@ -184,7 +196,7 @@ class DistanceWeightMapd(_DerivedMapd):
         w0: weight added on the boundary. Defaults to 10.0.
         sigma: decay length in voxels. Defaults to 5.0.
         multi_label: treat a single-channel input as a binary mask. Defaults to False.
-        weight_key: output key, formatted with ``key``. Defaults to ``"{key}_dwmap"``.
+        weight_key: output key, formatted with ``key``. Defaults to ``"dwmap_{key}"``.
         allow_missing_keys: don't raise if a key is missing. Defaults to False.
 
     Raises:
@@ -200,7 +212,7 @@ class DistanceWeightMapd(_DerivedMapd):
         w0: float = 10.0,
         sigma: float = 5.0,
         multi_label: bool = False,
-        weight_key: str = "{key}_dwmap",
+        weight_key: str = "dwmap_{key}",
         allow_missing_keys: bool = False,
     ) -> None:
         transform = DistanceWeightMap(w0, sigma, multi_label)

@@ -1,5 +1,7 @@
-"""The bundle's training workflow uses the contour map precomputed by ContourWeightMapd (cached) for
-every iteration, via ContourHandoff, and never recomputes it in the loss."""
+"""The bundle's training workflow computes the contour map with ContourWeightMapd after the random
+transforms (the contour of the augmented patch, exact for the bundles' even kernel_size=2, see
+docs/transforms.md), hands it to the loss for every iteration via ContourHandoff, and the loss never
+recomputes it; without the handler the loss computes the same map on the fly."""
 
 from __future__ import annotations
 
@@ -26,6 +28,8 @@ def _trainer(dataset_dir, tmp_path, drop_handoff=False):
             if not (isinstance(h, dict) and h.get("_target_") == "monai_cwcd.handlers.ContourHandoff")
         ]
     parser.parse()
+    # the contour is the last random transform: computed on the augmented patch
+    assert parser["train"]["random_transforms"][-1]["_target_"] == "monai_cwcd.transforms.ContourWeightMapd"
     parser.get_parsed_content("initialize")  # dataset check + determinism
     return parser.get_parsed_content("train#trainer"), parser.get_parsed_content("loss")
 

@@ -148,7 +148,7 @@ def test_contour_handoff_uses_batch_map_and_skips_monai_losses():
     trainer = Engine(step)
     handoff = ContourHandoff(loss)
     handoff.attach(trainer)
-    trainer.run([{"label": label, "label_contour": contour}] * 3, max_epochs=1)
+    trainer.run([{"label": label, "contour_label": contour}] * 3, max_epochs=1)
     assert sources == ["handed_over"] * 3 and handoff.handed_over == 3
     sources.clear()
     trainer.run([{"label": label}], max_epochs=1)  # no map in the batch -> on the fly
@@ -158,7 +158,7 @@ def test_contour_handoff_uses_batch_map_and_skips_monai_losses():
     h = ContourHandoff(monai_loss)
     e = Engine(lambda e, b: monai_loss(torch.randn(1, 2, 8, 8), b["label"]))
     h.attach(e)
-    e.run([{"label": label, "label_contour": contour}], max_epochs=1)
+    e.run([{"label": label, "contour_label": contour}], max_epochs=1)
     assert not h.enabled and h.handed_over == 0
 
 

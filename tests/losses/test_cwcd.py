@@ -166,7 +166,7 @@ def test_in_supervised_trainer_with_contour_handoff():
         label[:, 4:12, 5:11] = 1
         label[:, 6:9, 7:9] = 2
         data.append({"image": torch.randn(1, 16, 16), "label": label,
-                     "label_contour": label_contour(label, 2).to(torch.uint8)})
+                     "contour_label": label_contour(label, 2).to(torch.uint8)})
     loader = torch.utils.data.DataLoader(data, batch_size=1)
     net = UNet(spatial_dims=2, in_channels=1, out_channels=3, channels=(4, 8), strides=(2,), num_res_units=0)
     loss = CWCDLoss(to_onehot_y=True, softmax=True)

@@ -218,7 +218,7 @@ def row_patch_larger_than_image(tmp_path, copy_set):
         item = ds[0]
     finally:
         logging.getLogger("monai_cwcd.data").removeHandler(handler)
-    assert tuple(item["image"].shape) == (1, 48, 48, 48) and tuple(item["label_contour"].shape) == (1, 48, 48, 48)
+    assert tuple(item["image"].shape) == (1, 48, 48, 48) and tuple(item["contour_label"].shape) == (1, 48, 48, 48)
     messages = [r.getMessage() for r in records]
     assert len(messages) == len(ds)  # one warning per case (deterministic, cached part of the pipeline)
     pattern = r"case amos_\d+: image \S+/amos_\d+\.nii\.gz of spatial size \((\d+), (\d+), (\d+)\) is smaller than the patch \(48, 48, 48\) along axis \[[0-2, ]+\]; padded"

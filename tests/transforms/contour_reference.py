@@ -19,13 +19,26 @@ def blob_labels(shape, num_classes, seed=0):
     return lab
 
 
+def scipy_erosion(mask, structure, iterations=1, border_value=0):
+    """``scipy.ndimage.binary_erosion(mask, structure, iterations, border_value=...)``, computed as
+    ``iterations`` single erosions in a row (the same result, by definition of ``iterations``).
+
+    scipy's own ``iterations > 1`` path (``NI_BinaryErosion2``) reads and writes past the array when
+    the structure is wider than the input along an axis (e.g. a (3, 3, 2) mask with a 4x4x4 box), which
+    corrupts the heap and aborts the process at random (docs/upstream/scipy_binary_erosion.md); single
+    erosions never take that path.
+    """
+    out = np.asarray(mask, dtype=bool)
+    for _ in range(iterations):
+        out = ndimage.binary_erosion(out, structure=structure, border_value=border_value)
+    return out
+
+
 def scipy_contour(mask, k, it, edge):
     """The spec's reference: G - binary_erosion(G, ones((k,)*ndim), it, border_value=0 if edge else 1)."""
     if k == 1:
         return np.zeros_like(mask, dtype=bool)
-    eroded = ndimage.binary_erosion(
-        mask, structure=np.ones((k,) * mask.ndim), iterations=it, border_value=0 if edge else 1
-    )
+    eroded = scipy_erosion(mask, np.ones((k,) * mask.ndim, bool), it, border_value=0 if edge else 1)
     return mask & ~eroded
 
 

@@ -152,19 +152,19 @@ def test_dictionary_version():
     data = {"label": MetaTensor(label, affine=affine), "pred": MetaTensor(label.copy(), affine=affine),
             "image": np.zeros(3)}
     out = ContourWeightMapd(keys=["label", "pred"], kernel_size=2, iterations=1, edge_is_contour=True)(data)
-    assert set(out) == {"label", "pred", "image", "label_contour", "pred_contour"}
+    assert set(out) == {"label", "pred", "image", "contour_label", "contour_pred"}
     assert out["label"] is data["label"]
     expected = ContourWeightMap(2, 1, edge_is_contour=True)(label)
-    np.testing.assert_array_equal(out["label_contour"].numpy(), expected)
-    assert out["label_contour"].dtype == torch.uint8
-    torch.testing.assert_close(out["label_contour"].affine, affine.double())
+    np.testing.assert_array_equal(out["contour_label"].numpy(), expected)
+    assert out["contour_label"].dtype == torch.uint8
+    torch.testing.assert_close(out["contour_label"].affine, affine.double())
     # an independent copy of the metadata
     out["label"].affine[0, 0] = 9.0
-    assert out["label_contour"].affine[0, 0] == 1.5
+    assert out["contour_label"].affine[0, 0] == 1.5
     custom = ContourWeightMapd(keys="label", contour_key="w_{key}")({"label": label})
     assert isinstance(custom["w_label"], np.ndarray)
     missing = ContourWeightMapd(keys=["label", "other"], allow_missing_keys=True)({"label": label})
-    assert "other_contour" not in missing and "label_contour" in missing
+    assert "contour_other" not in missing and "contour_label" in missing
     with pytest.raises(KeyError):
         ContourWeightMapd(keys=["label", "other"])({"label": label})
 

@@ -79,8 +79,8 @@ def test_types_meta_and_dictionary(device):
     assert DistanceWeightMapD is DistanceWeightMapd and DistanceWeightMapDict is DistanceWeightMapd
     meta = MetaTensor(torch.as_tensor(label, device=device), affine=torch.diag(torch.tensor([2.0, 2.0, 1.0, 1.0])))
     out = DistanceWeightMapd(keys="label")({"label": meta})
-    assert isinstance(out["label_dwmap"], MetaTensor) and out["label_dwmap"].shape == (1, 10, 12)
-    torch.testing.assert_close(out["label_dwmap"].affine, meta.affine)
+    assert isinstance(out["dwmap_label"], MetaTensor) and out["dwmap_label"].shape == (1, 10, 12)
+    torch.testing.assert_close(out["dwmap_label"].affine, meta.affine)
 
 
 @pytest.mark.parametrize(

@@ -89,7 +89,7 @@ def test_errors_and_dictionary():
     assert RRWMapD is RRWMapd and RRWMapDict is RRWMapd
     label = MetaTensor(blob_labels((9, 10), 2, seed=7)[None].astype(np.float32), affine=torch.eye(4) * 2)
     out = RRWMapd(keys="label", num_classes=2)({"label": label})
-    assert out["label_rrw"].shape == (2, 9, 10)
-    torch.testing.assert_close(out["label_rrw"].affine, label.affine)
-    np.testing.assert_allclose(out["label_rrw"].numpy(), RRWMap(2)(label.numpy()))
+    assert out["rrw_label"].shape == (2, 9, 10)
+    torch.testing.assert_close(out["rrw_label"].affine, label.affine)
+    np.testing.assert_allclose(out["rrw_label"].numpy(), RRWMap(2)(label.numpy()))
     assert "m" in RRWMapd(keys="label", rrw_key="m")({"label": label})
