@@ -25,3 +25,9 @@ __all__ += ["InputChannelsGuard", "NonFiniteError", "NonFiniteGuard"]
 from monai_cwcd.handlers.resume import ResumeCheckpointLoader, ResumeState  # noqa: E402
 
 __all__ += ["ResumeCheckpointLoader", "ResumeState"]
+
+# demo: run summary and validation overlay PNG (issue 9)
+from monai_cwcd.handlers.overlay import ValidationOverlay  # noqa: E402
+from monai_cwcd.handlers.summary import RunSummary  # noqa: E402
+
+__all__ += ["RunSummary", "ValidationOverlay"]
