@@ -72,6 +72,20 @@ def _pick_slices(reference: np.ndarray, num_slices: int) -> list[int]:
     return sorted({int(round(lo + (hi - lo) * (i + 1) / (n + 1))) for i in range(n)})
 
 
+def _window(img: np.ndarray, structures: np.ndarray) -> tuple[float, float]:
+    """Grey-level window: the structures' 1st-99th percentiles, widened by half their range."""
+    values = img[structures & np.isfinite(img)]
+    if values.size:
+        lo, hi = np.percentile(values, [1, 99])
+        pad = max(0.5 * (hi - lo), 1e-6)
+        return float(lo - pad), float(hi + pad)
+    finite = img[np.isfinite(img)]
+    if not finite.size:
+        return 0.0, 1.0
+    lo, hi = np.percentile(finite, [1, 99.9])
+    return float(lo), float(max(hi, lo + 1e-6))
+
+
 def render_overlay(
     image: Any,
     reference: Any,
@@ -88,7 +102,9 @@ def render_overlay(
     Slices are spread over the axial range that holds reference structures. Arrays are in
     MONAI's axis order after ``Orientationd("RAS")`` (x, y, z); a slice is shown in the
     radiological convention (patient's right on the left, anterior at the top), with the
-    in-plane aspect ratio of ``pixdim``. Intensities are windowed to the 1st-99th percentile.
+    in-plane aspect ratio of ``pixdim``. The grey-level window is centred on the reference
+    structures: their 1st-99th intensity percentiles widened by half their range on each side
+    (the whole image's 1st-99.9th percentiles when there is no reference structure).
 
     Args:
         image: ``(*spatial)`` image, 3D (or 2D for a single slice).
@@ -115,8 +131,7 @@ def render_overlay(
             f"names; got image {tuple(img.shape)}, reference {tuple(ref.shape)}, prediction {tuple(pred.shape)}."
         )
     slices = _pick_slices(ref.any(axis=0), num_slices)
-    finite = img[np.isfinite(img)]
-    vmin, vmax = (np.percentile(finite, [1, 99]) if finite.size else (0.0, 1.0))
+    vmin, vmax = _window(img, ref.any(axis=0))
     aspect = float(pixdim[1]) / float(pixdim[0]) if pixdim is not None and len(pixdim) >= 2 and pixdim[0] else 1.0
 
     def view(a: np.ndarray) -> np.ndarray:  # (x, y) -> rows anterior..posterior, columns right..left
