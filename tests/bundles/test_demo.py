@@ -11,6 +11,7 @@ import os
 
 import matplotlib.image as mpimg
 import pytest
+import torch
 
 from .conftest import REPO, bundle_cmd, check
 
@@ -22,7 +23,7 @@ MONAI_WARNINGS = ("parsing config_file", "Orientationd.__init__:labels")
 
 def _check_outputs(proc, out) -> dict:
     text = proc.stdout
-    assert "==== AMOS: PDANet + CWCD ====" in text
+    assert "==== AMOS demo (synthetic data), CWCD loss ====" in text
     summary = json.loads((out / "summary.json").read_text())
     assert list(summary["per_class"]) == CLASS_NAMES
     assert f"best val_mean_dice: {summary['value']:.3f} at epoch {summary['epoch']} of {summary['epochs']}" in text
@@ -48,12 +49,37 @@ def test_demo_config_on_tiny_data(tiny_datasets, tmp_path):
     out = tmp_path / "demo"
     proc = check(bundle_cmd(
         "run", "--config_file", DEMO, "--dataset_dir", tiny_datasets["amos"], "--output_dir", str(out),
-        "--epochs", "1", "--pixdim", "[1.0, 1.0, 1.0]", "--patch_size", "[16, 16, 16]",
-        "--network_def#features", "[4, 8, 16]",
+        "--epochs", "1", "--val_interval", "1", "--pixdim", "[1.0, 1.0, 1.0]", "--patch_size", "[16, 16, 16]",
     ))
     summary = _check_outputs(proc, out)
-    assert summary["epochs"] == 1 and summary["network"] == "PDANet"
+    assert summary["epochs"] == 1 and summary["network"] == "UNet"
     _no_own_warnings(proc)
+
+
+def test_demo_network_switch():
+    """The demo trains MONAI's UNet; ``--network_def %demo_pdanet`` (one override) trains the bundle's
+    PDANet at the demo's width, and the lr milestones follow ``--epochs``."""
+    from monai.bundle import ConfigParser
+
+    from monai_cwcd.networks.nets import PDANet
+
+    def parse(**overrides):
+        parser = ConfigParser()
+        parser.read_config([str(REPO / "bundles" / "amos" / f) for f in ("train.json", "demo.json")])
+        for k, v in overrides.items():
+            parser[k] = v
+        return parser
+
+    parser = parse()
+    assert type(parser.get_parsed_content("network_def")).__name__ == "UNet"
+    assert parser.get_parsed_content("epochs") == 20
+    assert sorted(parser.get_parsed_content("lr_scheduler").milestones) == [12, 16, 18]
+    parser = parse(network_def="%demo_pdanet", epochs=60)
+    net = parser.get_parsed_content("network_def")
+    assert isinstance(net, PDANet) and parser.get_parsed_content("network_def#in_channels") == 1
+    with torch.no_grad():
+        assert net.eval()(torch.zeros(1, 1, 32, 32, 32)).shape == (1, 16, 32, 32, 32)
+    assert sorted(parser.get_parsed_content("lr_scheduler").milestones) == [36, 48, 54]
 
 
 @pytest.mark.slow
