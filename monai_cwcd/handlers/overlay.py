@@ -100,7 +100,9 @@ def render_overlay(
     legend naming the structures visible in those slices.
 
     Slices are spread over the axial range that holds reference structures. Arrays are in
-    MONAI's axis order after ``Orientationd("RAS")`` (x, y, z); a slice is shown in the
+    MONAI's axis order after ``Orientationd("RAS")`` (x, y, z); overlapping structures (nested
+    regions such as BraTS TC/WT/ET) are drawn from thick to thin so that shared outlines show
+    every colour; a slice is shown in the
     radiological convention (patient's right on the left, anterior at the top), with the
     in-plane aspect ratio of ``pixdim``. The grey-level window is centred on the reference
     structures: their 1st-99th intensity percentiles widened by half their range on each side
@@ -143,6 +145,9 @@ def render_overlay(
     FigureCanvasAgg(fig)
     axes = fig.subplots(2, cols, squeeze=False)
     colours = [_PALETTE[k % len(_PALETTE)] for k in range(len(class_names))]
+    # overlapping structures (e.g. BraTS TC inside WT) can share outlines: draw them thick to thin
+    nested = bool((ref.sum(axis=0) > 1).any() or (pred.sum(axis=0) > 1).any())
+    widths = [3.4 - 2.2 * k / max(len(class_names) - 1, 1) if nested else 1.6 for k in range(len(class_names))]
     visible: set[int] = set()
     for c, z in enumerate(slices):
         for r, (masks, row_name) in enumerate(((ref, "reference"), (pred, "prediction"))):
@@ -152,7 +157,7 @@ def render_overlay(
                 m = view(masks[k, ..., z])
                 if m.any():
                     visible.add(k)
-                    ax.contour(m.astype(np.float32), levels=[0.5], colors=[colours[k]], linewidths=1.6)
+                    ax.contour(m.astype(np.float32), levels=[0.5], colors=[colours[k]], linewidths=widths[k])
             ax.set_xticks([])
             ax.set_yticks([])
             if r == 0:

@@ -189,3 +189,17 @@ def test_run_summary_absent_structure_and_no_validation():
     assert "no validation score was recorded." in printed[-1]
     with pytest.raises(ValueError, match="at least one class name"):
         RunSummary(val, [])
+
+
+def test_render_overlay_nested_regions_thick_to_thin():
+    """BraTS-like nested regions (ET inside TC inside WT) share outlines: drawn thick to thin."""
+    wt = np.zeros((16, 16, 4), bool)
+    wt[3:13, 3:13] = True
+    tc = np.zeros_like(wt)
+    tc[5:11, 5:11] = True
+    regions = np.stack([tc, wt, tc])  # ET == TC here: identical outlines
+    fig = render_overlay(np.random.RandomState(0).rand(16, 16, 4), regions, regions, ["tc", "wt", "et"], num_slices=1)
+    widths = [c.get_linewidths()[0] for c in fig.get_axes()[0].collections]
+    assert widths == sorted(widths, reverse=True) and widths[0] > widths[-1]
+    flat = render_overlay(np.zeros((16, 16, 4)), regions[1:2], regions[1:2], ["wt"], num_slices=1)
+    assert flat.get_axes()[0].collections[0].get_linewidths()[0] == pytest.approx(1.6)

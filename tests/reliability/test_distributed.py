@@ -53,7 +53,8 @@ def test_torchrun_two_cpu_processes(tmp_path, amos_tiny):
     # one set of outputs, all written by rank 0
     names = sorted(p.name for p in out.iterdir())
     assert [n for n in names if not n.startswith("events")] == [
-        "metrics.csv", "metrics.json", "model.pt", "model_final.pt", "model_last.pt", "training_curves.png"]
+        "metrics.csv", "metrics.json", "model.pt", "model_final.pt", "model_last.pt", "summary.json", "training_curves.png",
+        "validation_overlay.png"]
     pids = {n.split(".")[-2] for n in names if n.startswith("events")}
     assert len(pids) == 1 and len([n for n in names if n.startswith("events")]) == 2
     hist = json.loads((out / "metrics.json").read_text())
