@@ -50,15 +50,16 @@ def test_demo_config_on_tiny_data(tiny_datasets, tmp_path):
     proc = check(bundle_cmd(
         "run", "--config_file", DEMO, "--dataset_dir", tiny_datasets["amos"], "--output_dir", str(out),
         "--epochs", "1", "--val_interval", "1", "--pixdim", "[1.0, 1.0, 1.0]", "--patch_size", "[16, 16, 16]",
+        "--demo_pdanet#features", "[4, 8, 16]",
     ))
     summary = _check_outputs(proc, out)
-    assert summary["epochs"] == 1 and summary["network"] == "UNet"
+    assert summary["epochs"] == 1 and summary["network"] == "PDANet"
     _no_own_warnings(proc)
 
 
 def test_demo_network_switch():
-    """The demo trains MONAI's UNet; ``--network_def %demo_pdanet`` (one override) trains the bundle's
-    PDANet at the demo's width, and the lr milestones follow ``--epochs``."""
+    """The demo trains the bundle's PDANet at the demo's widths; ``--network_def %demo_unet`` (one
+    override, plus a shorter ``--epochs``) trains MONAI's UNet; the lr milestones follow ``--epochs``."""
     from monai.bundle import ConfigParser
 
     from monai_cwcd.networks.nets import PDANet
@@ -70,11 +71,11 @@ def test_demo_network_switch():
             parser[k] = v
         return parser
 
-    parser = parse()
+    parser = parse(network_def="%demo_unet", epochs=20)
     assert type(parser.get_parsed_content("network_def")).__name__ == "UNet"
-    assert parser.get_parsed_content("epochs") == 20
     assert sorted(parser.get_parsed_content("lr_scheduler").milestones) == [12, 16, 18]
-    parser = parse(network_def="%demo_pdanet", epochs=60)
+    parser = parse()
+    assert parser.get_parsed_content("epochs") == 60
     net = parser.get_parsed_content("network_def")
     assert isinstance(net, PDANet) and parser.get_parsed_content("network_def#in_channels") == 1
     with torch.no_grad():
