@@ -1,7 +1,11 @@
 #!/usr/bin/env bash
-# Creates (or reuses) the project's virtual environment and installs monai-cwcd with its test extra.
+# Creates (or reuses) the project's virtual environment and installs monai-cwcd with its runtime
+# dependencies, plus the optional extras named as arguments (e.g. `bash scripts/setup.sh test`).
+# scripts/demo.sh installs the runtime only; scripts/test.sh adds the `test` extra (pytest, mlflow, ...).
 # torch is pinned through constraints.txt (2.13.0, the CPU build); nothing here installs an unpinned torch.
-# Set MONAI_CWCD_VENV to use another location; re-running is cheap when nothing changed.
+# Set MONAI_CWCD_VENV to use another location, PYTHON to choose the interpreter that creates it.
+# Re-running is cheap: a stamp in the venv records the hash of pyproject.toml + constraints.txt and the
+# extras installed; it reinstalls only when these files changed or an extra is asked for the first time.
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 venv=${MONAI_CWCD_VENV:-$root/.venv}
@@ -11,11 +15,19 @@ if [ ! -x "$venv/bin/python" ]; then
   "$py" -m venv "$venv"
 fi
 stamp="$venv/.monai_cwcd_stamp"
-want=$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -d' ' -f1)
-if [ ! -f "$stamp" ] || [ "$(cat "$stamp")" != "$want" ] || ! "$venv/bin/python" -c "import monai_cwcd" 2>/dev/null; then
-  echo "[setup] installing dependencies (torch pinned by constraints.txt)"
+want_hash=$(cat "$root/pyproject.toml" "$root/constraints.txt" | sha256sum | cut -d' ' -f1)
+have_hash="" have_extras=""
+if [ -f "$stamp" ]; then
+  read -r have_hash have_extras < "$stamp" || true
+fi
+have_extras=${have_extras//,/ }
+# extras to have after this run: the ones asked for, plus the ones already installed
+extras=$(printf '%s\n' $have_extras "$@" | sed '/^$/d' | sort -u | paste -sd, -)
+missing=$(comm -13 <(printf '%s\n' $have_extras | sed '/^$/d' | sort -u) <(printf '%s\n' "$@" | sed '/^$/d' | sort -u))
+if [ "$have_hash" != "$want_hash" ] || [ -n "$missing" ] || ! "$venv/bin/python" -c "import monai_cwcd" 2>/dev/null; then
+  echo "[setup] installing monai-cwcd${extras:+[$extras]} (torch pinned by constraints.txt)"
   "$venv/bin/python" -m pip install -q --upgrade pip
   "$venv/bin/python" -m pip install -q -c "$root/constraints.txt" torch==2.13.0
-  "$venv/bin/python" -m pip install -q -c "$root/constraints.txt" -e "$root[test]"
-  echo "$want" > "$stamp"
+  "$venv/bin/python" -m pip install -q -c "$root/constraints.txt" -e "$root${extras:+[$extras]}"
+  echo "$want_hash ${extras}" > "$stamp"
 fi

@@ -31,3 +31,9 @@ __all__ += ["ResumeCheckpointLoader", "ResumeState"]
 from monai_cwcd.handlers.distributed import PaddedCaseMask  # noqa: E402
 
 __all__ += ["PaddedCaseMask"]
+
+# demo: run summary and validation overlay PNG (issue 9)
+from monai_cwcd.handlers.overlay import ValidationOverlay  # noqa: E402
+from monai_cwcd.handlers.summary import RunSummary  # noqa: E402
+
+__all__ += ["RunSummary", "ValidationOverlay"]

@@ -23,6 +23,7 @@ FAST_NET = {
     },
     "patch_size": [24, 24, 32],
     "cache_rate": 1.0,
+    "val_interval": 1,  # the demo validates every 2 epochs; these tests compare every epoch
 }
 
 def bundle_args(tmp_path: Path, dataset_dir: str, output_dir: Path, epochs: int = 3, extra: dict | None = None,

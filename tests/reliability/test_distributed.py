@@ -103,7 +103,7 @@ def test_torchrun_two_cpu_processes(tmp_path, amos_tiny):
     names = sorted(p.name for p in out.iterdir())
     assert [n for n in names if not n.startswith("events")] == [
         "LICENSE", "configs", "docs", "metrics.csv", "metrics.json", "model.pt", "model_final.pt", "model_last.pt",
-        "training_curves.png"]
+        "summary.json", "training_curves.png", "validation_overlay.png"]
     assert json.loads((out / "configs" / "train.json").read_text())["epochs"] == 2  # the run's config, saved once
     pids = {n.split(".")[-2] for n in names if n.startswith("events")}
     assert len(pids) == 1 and len([n for n in names if n.startswith("events")]) == 2
