@@ -59,7 +59,7 @@ class ContourHandoffMixin:
 
         Args:
             contour: ``(B, 1, *spatial)`` own-class contour or ``(B, C, *spatial)`` per-class
-                contour, e.g. ``batch["label_contour"]`` from ``ContourWeightMapd``.
+                contour, e.g. ``batch["contour_label"]`` from ``ContourWeightMapd``.
         """
         if contour is not None and not isinstance(contour, torch.Tensor):
             contour = torch.as_tensor(contour)

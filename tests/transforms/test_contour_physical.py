@@ -173,7 +173,7 @@ def test_dictionary_twin_and_types():
     widths = {0: 0.8, 1: 1.6, 2: 3.2}
     expected = ContourWeightMap(contour_width_mm=widths, spacing=(0.8, 0.8, 3.0))(label[None])
     d = ContourWeightMapd(keys="label", contour_width_mm=widths, spacing=(0.8, 0.8, 3.0))({"label": label[None]})
-    np.testing.assert_array_equal(d["label_contour"], expected)
+    np.testing.assert_array_equal(d["contour_label"], expected)
     t = ContourWeightMap(contour_width_mm=widths, spacing=(0.8, 0.8, 3.0))(torch.as_tensor(label[None]))
     assert t.dtype == torch.uint8 and np.array_equal(t.numpy(), expected)
 
