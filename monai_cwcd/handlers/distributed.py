@@ -65,6 +65,12 @@ class PaddedCaseMask:
             self.sampler = getattr(getattr(engine, "data_loader", None), "sampler", None)
         engine.add_event_handler(Events.EPOCH_STARTED, self._epoch_started)
         engine.add_event_handler(IterationEvents.MODEL_COMPLETED, self)
+        num_padding = int(getattr(self.sampler, "num_padding", 0) or 0)
+        if num_padding:
+            self.logger.info(
+                f"rank {getattr(self.sampler, 'rank', '?')} has no validation case of its own; it evaluates "
+                f"{num_padding} padding case(s) that the metrics leave out, to take part in their all-gather."
+            )
 
     def _epoch_started(self, engine: Engine) -> None:
         self._seen = 0
@@ -84,7 +90,7 @@ class PaddedCaseMask:
         num_padding = int(getattr(self.sampler, "num_padding", 0) or 0)
         output = engine.state.output
         if isinstance(output, dict):  # decollate=False: one batch-first dict
-            size = len(next(iter(output.values())))
+            size = len(output[self.keys[0]] if self.keys[0] in output else next(iter(output.values())))
         else:
             size = len(output)
         first, self._seen = self._seen, self._seen + size
