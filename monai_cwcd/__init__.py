@@ -9,6 +9,6 @@ from __future__ import annotations
 
 from monai_cwcd import errors  # stdlib-only at import: the bundles' initialize calls monai_cwcd.errors
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = ["__version__", "errors"]
