@@ -93,15 +93,16 @@ def _labels_for(pred_dir: Path, dest: Path) -> Path:
 
 
 def _size_overrides(cmd: str, sandbox: Path) -> list[str]:
-    """Overrides that make a documented ``monai.bundle run`` fit a test: 1 epoch (2 to resume), a tiny
-    network, 32^3 patches, no loader workers."""
+    """Overrides that make a documented ``monai.bundle run`` fit a test: 1 epoch (2 to resume) with
+    validation, a tiny network, 32^3 patches, no loader workers."""
     if " run " not in f"{cmd} ":
         return []
     extra = ["--num_workers", "0"]
     m = re.search(r"--config_file\s+(\"[^\"]+\"|'[^']+'|\S+)", cmd)
     files = m.group(1).strip("\"'") if m else ""
     if "train.json" in files and "evaluate.json" not in files:
-        extra += ["--epochs", "2" if "--resume true" in cmd else "1", "--patch_size", json.dumps(TINY["patch_size"])]
+        extra += ["--epochs", "2" if "--resume true" in cmd else "1", "--val_interval", "1",
+                  "--patch_size", json.dumps(TINY["patch_size"])]
         net = _network_target(files, sandbox)
         if net.endswith("PDANet"):
             extra += ["--network_def#features", json.dumps(TINY["features"])]
