@@ -9,12 +9,16 @@ as MONAI's loaders give), three variants:
   ``(2, 1, *)``, computed once outside the timed region, as ``ContourWeightMapd`` would).
 
 Time: median over ``--repeats`` of one forward + backward, variants interleaved round-robin in one
-process after one warm-up call each. Peak memory: each variant runs once in a fresh subprocess with
+process after one warm-up call each, as wall time and as CPU time of the process
+(``time.process_time``, all threads): on a machine shared with other jobs the wall time mostly
+measures the scheduler, the CPU time still measures the work. Peak memory: each variant runs once in a fresh subprocess with
 ``MALLOC_MMAP_THRESHOLD_`` fixed at 64 KiB (so every large tensor is its own mmap, returned to the OS
 when freed); the peak is the growth of ``resource.getrusage(RUSAGE_SELF).ru_maxrss`` across one
 forward + backward, i.e. the high-water mark of memory the loss needs beyond its inputs.
 
-Run: ``python benchmarks/bench_loss.py [--repeats 5] [--shape 2 16 64 128 128]``.
+Run: ``python benchmarks/bench_loss.py [--repeats 5] [--shape 2 16 64 128 128] [--no-memory]``
+(``--no-memory`` skips the memory subprocesses, e.g. to compare two versions of the package by CPU
+time: put the one to measure first on ``PYTHONPATH``).
 """
 
 from __future__ import annotations
@@ -61,16 +65,16 @@ def make_loss(variant: str):
     return CWCDLoss(to_onehot_y=True, softmax=True)
 
 
-def step(variant: str, loss_fn, logits, target, contour) -> float:
-    """One forward + backward; returns the wall time in seconds."""
+def step(variant: str, loss_fn, logits, target, contour) -> tuple[float, float]:
+    """One forward + backward; returns the wall time and the process CPU time in seconds."""
     logits.grad = None
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     if variant == "cwcd_precomputed":
         loss = loss_fn(logits, target, contour)
     else:
         loss = loss_fn(logits, target)
     loss.backward()
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, time.process_time() - c0
 
 
 def measure_memory(variant: str, shape: tuple[int, ...]) -> float:
@@ -94,6 +98,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--shape", type=int, nargs="+", default=[2, 16, 64, 128, 128])
+    parser.add_argument("--no-memory", action="store_true", help="time only, no memory subprocesses")
     parser.add_argument("--memory-child", choices=VARIANTS, default=None, help=argparse.SUPPRESS)
     args = parser.parse_args()
     shape = tuple(args.shape)
@@ -102,24 +107,33 @@ def main() -> None:
         return
 
     print(f"shape {shape}, torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs")
+          f"{platform.processor() or platform.machine()}, {os.cpu_count()} CPUs, "
+          f"load average at start {os.getloadavg()[0]:.1f} (other jobs inflate absolute times; the ratios "
+          "are measured in one interleaved run)")
     # memory first: Linux carries a process's ru_maxrss across fork + exec, so the children must be
     # started while this process is still small (before it allocates the inputs)
-    mem = {v: memory_in_subprocess(v, shape) for v in VARIANTS}
+    mem = {v: float("nan") if args.no_memory else memory_in_subprocess(v, shape) for v in VARIANTS}
     logits, target, contour = make_inputs(shape)
     losses = {v: make_loss(v) for v in VARIANTS}
     times: dict[str, list[float]] = {v: [] for v in VARIANTS}
+    cpu: dict[str, list[float]] = {v: [] for v in VARIANTS}
     for v in VARIANTS:  # warm-up
         step(v, losses[v], logits, target, contour)
     for _ in range(args.repeats):
         for v in VARIANTS:
-            times[v].append(step(v, losses[v], logits, target, contour))
+            wall, used = step(v, losses[v], logits, target, contour)
+            times[v].append(wall)
+            cpu[v].append(used)
     med = {v: statistics.median(times[v]) for v in VARIANTS}
+    med_cpu = {v: statistics.median(cpu[v]) for v in VARIANTS}
     for v in VARIANTS:
+        peak = "" if args.no_memory else f"  peak +{mem[v]:7.1f} MiB"
         print(f"{v:18s} fwd+bwd median {med[v] * 1e3:8.1f} ms  (min {min(times[v]) * 1e3:7.1f})  "
-              f"peak +{mem[v]:7.1f} MiB")
+              f"CPU {med_cpu[v] * 1e3:8.1f} ms{peak}")
     for v in VARIANTS[1:]:
-        print(f"ratio {v:18s} time {med[v] / med['dicece']:.2f}x   peak memory {mem[v] / mem['dicece']:.2f}x")
+        peak = "" if args.no_memory else f"   peak memory {mem[v] / mem['dicece']:.2f}x"
+        print(f"ratio {v:18s} time {med[v] / med['dicece']:.2f}x   CPU time {med_cpu[v] / med_cpu['dicece']:.2f}x{peak}")
+    print(f"load average at end {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

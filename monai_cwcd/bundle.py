@@ -1,16 +1,37 @@
-"""Python helpers shared by the three bundles' configs, and the export to the model-zoo layout.
+"""Python helpers shared by the three bundles' configs, the run folder, and the export to the
+model-zoo layout.
 
 The configs (``bundles/<name>/*.json``) stay in MONAI's key vocabulary and call these helpers for
 logic that would otherwise be copied three times: the early dataset check, the paper's linear
-learning-rate decay, BraTS region maps back to BraTS labels, and the export.
+learning-rate decay, BraTS region maps back to BraTS labels, the run folder and the export.
+
+A training run's ``output_dir`` is its *run folder*, laid out like a MONAI bundle::
+
+    runs/amos_demo/
+      configs/train.json      the run's config, every override applied (written when training starts)
+      configs/inference.json  evaluate.json metadata.json logging.conf ...  (the bundle's, for the export)
+      docs/README.md  LICENSE
+      models/model.pt         best validation mean Dice; model_last.pt, model_final.pt
+      metrics.csv  metrics.json  training_curves.png  events.out.tfevents.*   (training)
+      predictions/            inference.json (one segmentation per input image)
+      evaluation/             evaluate.json (per-case metrics of the test split)
+
+``inference.json`` and ``evaluate.json`` take ``--run_dir <run folder>`` and read the network, patch
+size, spacing and class names from ``configs/train.json`` through :class:`RunConfig`, so nothing of
+the training command is repeated; a checkpoint that does not fit that network fails with one line
+(:func:`load_network_checkpoint`).
 """
 
 from __future__ import annotations
 
+import glob
+import inspect
 import json
+import logging
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from copy import deepcopy
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +47,14 @@ __all__ = [
     "LinearDecayAfter",
     "linear_decay_after",
     "brats_regions_to_label",
+    "RUN_CONFIG",
+    "save_run_config",
+    "RunConfig",
+    "load_network_checkpoint",
+    "dataset_test_images",
+    "image_datalist",
+    "prediction_name_formatter",
+    "log_prediction",
     "export_bundle",
 ]
 
@@ -182,19 +211,446 @@ def brats_regions_to_label(regions: torch.Tensor) -> torch.Tensor:
     return out
 
 
+RUN_CONFIG = "configs/train.json"
+"""Path, inside a run folder (a training run's ``output_dir``), of the run's saved config."""
+
+_IMAGE_SUFFIXES = (".nii.gz", ".nii", ".mha", ".mhd", ".nrrd")
+_MODALITY_SUFFIXES = ("_flair", "_t1ce", "_t1", "_t2", "_0000")
+_logger = logging.getLogger("monai_cwcd.bundle")
+
+
+def _running_workflow() -> tuple[Any, Any]:
+    """``(ConfigWorkflow or None, ConfigParser or None)`` evaluating the current config expression.
+
+    ``monai.bundle run`` evaluates ``initialize`` in ``ConfigWorkflow.initialize`` through its
+    ``ConfigParser``; both are found on the call stack (MONAI passes neither to expressions).
+    """
+    from monai.bundle import ConfigParser, ConfigWorkflow
+
+    workflow, parser = None, None
+    frame = inspect.currentframe()
+    try:
+        while frame is not None and workflow is None:
+            obj = frame.f_locals.get("self")
+            if isinstance(obj, ConfigWorkflow):
+                workflow = obj
+            elif parser is None and isinstance(obj, ConfigParser):
+                parser = obj
+            frame = frame.f_back
+    finally:
+        del frame
+    if workflow is not None:
+        parser = workflow.parser
+    return workflow, parser
+
+
+def _bundle_layout(src: Path) -> tuple[Path, Path]:
+    """``(folder of the config files, bundle root)`` of a bundle folder in the repository layout
+    (``train.json`` at the root), the model-zoo / run-folder layout (``configs/train.json``) or of
+    a ``configs/`` folder itself."""
+    if (src / RUN_CONFIG).is_file():
+        return src / "configs", src
+    if src.name == "configs":
+        return src, src.parent
+    return src, src
+
+
+def _copy_bundle_files(src: Path, out: Path, overrides: Mapping[str, Mapping[str, Any]], skip: Sequence[str] = ()) -> None:
+    """Copy the bundle files of ``src`` (see :func:`_bundle_layout`) to ``out`` in the model-zoo
+    layout (``configs/``, ``docs/``, ``LICENSE``); ``overrides[file]`` (``"*"``: every JSON file)
+    sets top-level keys of that file (``"*"``: of every JSON config that has the key)."""
+    configs, root = _bundle_layout(src)
+    (out / "configs").mkdir(parents=True, exist_ok=True)
+    for fname in CONFIG_FILES:
+        path = configs / fname
+        if fname in skip or not path.is_file():
+            continue
+        if path.suffix == ".json":
+            content = _load_json(path)
+            if isinstance(content, dict):
+                content.update({k: v for k, v in overrides.get("*", {}).items() if k in content})
+                content.update(overrides.get(fname, {}))
+            _write_json(out / "configs" / fname, content)
+        else:
+            _copy_file(path, out / "configs" / fname)
+    if (root / "docs").is_dir() and (root / "docs").resolve() != (out / "docs").resolve():
+        shutil.copytree(root / "docs", out / "docs", dirs_exist_ok=True)
+    if (root / "LICENSE").is_file() and (root / "LICENSE").resolve() != (out / "LICENSE").resolve():
+        _copy_file(root / "LICENSE", out / "LICENSE")
+
+
+def save_run_config(output_dir: str | os.PathLike, ckpt_dir: str | os.PathLike | None = None) -> str:
+    """Save the config of the running training into its run folder ``output_dir``.
+
+    Called from ``train.json``'s ``initialize`` (before any dataset is built), it writes atomically
+    ``<output_dir>/configs/train.json``: the merged config of every ``--config_file`` with every
+    command-line override applied (as MONAI's ``save_execute_config`` does for MLflow runs), with
+    ``output_dir`` and ``ckpt_dir`` as resolved for this run (``ckpt_dir`` relative to
+    ``output_dir`` when inside it, so the run folder can be moved). Beside it go the bundle's other
+    files (``inference.json``, ``evaluate.json``, ``metadata.json``, ``logging.conf``, ``docs/``,
+    ``LICENSE``), so the run folder is a complete bundle that :func:`export_bundle` can publish.
+
+    Example (``train.json``)::
+
+        "initialize": ["$monai_cwcd.bundle.save_run_config(@output_dir, @ckpt_dir)", ...]
+
+    Args:
+        output_dir: the run folder (the config's resolved ``output_dir``).
+        ckpt_dir: the config's resolved ``ckpt_dir``. Defaults to None (the config's own value).
+
+    Returns:
+        the path of the saved config.
+
+    Raises:
+        RuntimeError: when not called from a config evaluated by ``monai.bundle`` (no
+            ``ConfigParser`` on the call stack).
+    """
+    workflow, parser = _running_workflow()
+    if parser is None:
+        raise RuntimeError(
+            "save_run_config must be called from a config expression evaluated by `python -m monai.bundle run` "
+            "(e.g. train.json's initialize)."
+        )
+    run = Path(output_dir)
+    config = deepcopy(parser.get())
+    config.pop("_meta_", None)  # metadata.json is saved beside it
+    config["output_dir"] = os.fspath(output_dir)
+    if ckpt_dir is not None:
+        rel = os.path.relpath(os.path.abspath(ckpt_dir), os.path.abspath(output_dir))
+        if rel == ".":
+            config["ckpt_dir"] = "@output_dir"
+        elif rel != ".." and not rel.startswith(".." + os.sep):
+            config["ckpt_dir"] = f"$@output_dir + '/{Path(rel).as_posix()}'"
+        else:
+            config["ckpt_dir"] = os.path.abspath(ckpt_dir)
+    if workflow is not None and getattr(workflow, "config_root_path", None) is not None:
+        src = Path(workflow.config_root_path)
+        if (_bundle_layout(src)[0] / "train.json").is_file():
+            # the copies of inference.json / evaluate.json read this run by default
+            _copy_bundle_files(
+                src, run, {"*": {"bundle_root": run.as_posix(), "run_dir": run.as_posix()}}, skip=("train.json",)
+            )
+    path = run / RUN_CONFIG
+    _write_json(path, config)
+    return str(path)
+
+
+def _state_dict_of(ckpt: Any, key_in_ckpt: str, ckpt_path: str | os.PathLike) -> dict:
+    if isinstance(ckpt, Mapping) and key_in_ckpt and key_in_ckpt in ckpt:
+        return ckpt[key_in_ckpt]
+    if isinstance(ckpt, Mapping) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
+        return dict(ckpt)
+    keys = sorted(ckpt) if isinstance(ckpt, Mapping) else type(ckpt).__name__
+    raise ValueError(f"checkpoint '{ckpt_path}' has no '{key_in_ckpt}' entry and is not a state dict: {keys}.")
+
+
+def _first_mismatch(network: torch.nn.Module, weights: Mapping[str, Any]) -> tuple[str, int] | None:
+    """``(description of the first tensor that differs, number of differing tensors)`` or None."""
+    own = network.state_dict()
+    problems = []
+    for name, tensor in own.items():
+        if name not in weights:
+            problems.append(f"tensor '{name}' {tuple(tensor.shape)} of the network is missing from the checkpoint")
+        elif tuple(weights[name].shape) != tuple(tensor.shape):
+            problems.append(
+                f"tensor '{name}' has shape {tuple(weights[name].shape)} in the checkpoint and {tuple(tensor.shape)} in the network"
+            )
+    problems += [f"checkpoint tensor '{name}' {tuple(weights[name].shape)} has no counterpart in the network" for name in weights if name not in own]
+    return (problems[0], len(problems)) if problems else None
+
+
+def load_network_checkpoint(
+    network: torch.nn.Module,
+    ckpt_path: str | os.PathLike,
+    config: str | os.PathLike = "",
+    key_in_ckpt: str = "model",
+) -> torch.nn.Module:
+    """Load the weights of a checkpoint saved by the bundles into ``network`` (in place), checking
+    first that they fit: a checkpoint of another network or other sizes fails with one line naming
+    the checkpoint, the config and the first differing tensor, instead of PyTorch's list of
+    ``size mismatch`` lines.
+
+    Example:
+        >>> net = load_network_checkpoint(RunConfig("runs/amos_demo")["network_def"], "runs/amos_demo/models/model.pt")  # doctest: +SKIP
+
+    Args:
+        network: the network built from ``config``.
+        ckpt_path: a checkpoint ``{key_in_ckpt: state_dict, ...}`` or a bare ``state_dict``.
+        config: the config the network was built from, named in the error. Defaults to ``""``.
+        key_in_ckpt: key of the network weights in the checkpoint. Defaults to ``"model"``.
+
+    Returns:
+        ``network`` with the weights loaded.
+
+    Raises:
+        FileNotFoundError: ``ckpt_path`` does not exist.
+        ValueError: the checkpoint holds no state dict, or one that does not fit ``network``.
+    """
+    from monai_cwcd.handlers.checkpoint import load_checkpoint  # names the real cause of an unreadable file
+
+    if not os.path.isfile(ckpt_path):
+        raise FileNotFoundError(f"checkpoint '{ckpt_path}' does not exist.")
+    weights = _state_dict_of(load_checkpoint(ckpt_path, map_location="cpu"), key_in_ckpt, ckpt_path)
+    mismatch = _first_mismatch(network, weights)
+    if mismatch is not None:
+        what, n = mismatch
+        built = f"the network of config '{config}'" if config else f"network {type(network).__name__}"
+        raise ValueError(
+            f"checkpoint '{ckpt_path}' does not fit {built}: {what} ({n} of {len(network.state_dict())} tensors differ)."
+        )
+    network.load_state_dict(weights)
+    return network
+
+
+class RunConfig:
+    """The saved config of a training run, read from its run folder: ``<run_dir>/configs/train.json``
+    (written by :func:`save_run_config` when the run starts; an exported bundle has the same layout).
+
+    ``inference.json`` and ``evaluate.json`` take ``--run_dir`` and read from it the run's
+    ``network_def``, ``patch_size``, ``pixdim``, ``num_classes``, ``class_names`` and
+    ``dataset_dir``, so none of the training overrides is repeated.
+
+    Example (``inference.json``)::
+
+        "run_config": "$monai_cwcd.bundle.RunConfig(@run_dir)",
+        "patch_size": "$@run_config['patch_size']",
+        "network_def": "$@run_config['network_def']",
+        "network": "$monai_cwcd.bundle.load_network_checkpoint(@network_def, @ckpt_path, @run_config.config_file).to(@device)"
+
+    Args:
+        run_dir: the run folder (the ``output_dir`` of the training run, or an exported bundle).
+
+    Raises:
+        FileNotFoundError: ``run_dir`` holds no ``configs/train.json``.
+    """
+
+    def __init__(self, run_dir: str | os.PathLike) -> None:
+        from monai.bundle import ConfigParser
+
+        self.run_dir = Path(run_dir)
+        self.config_file = str(self.run_dir / RUN_CONFIG)
+        if not os.path.isfile(self.config_file):
+            raise FileNotFoundError(
+                f"run_dir '{run_dir}' holds no {RUN_CONFIG}: pass the output_dir of a training run (it saves "
+                f"{RUN_CONFIG} when it starts), e.g. --run_dir runs/amos_demo."
+            )
+        self.parser = ConfigParser()
+        self.parser.read_config(f=self.config_file)
+        self.parser["output_dir"] = os.fspath(run_dir)  # paths inside the run follow the folder
+
+    def __contains__(self, id: str) -> bool:
+        return id in self.parser
+
+    def __getitem__(self, id: str) -> Any:
+        """The run's value of ``id`` (``"#"``-separated), resolved: references and expressions
+        evaluated, components (e.g. ``network_def``) instantiated once.
+
+        Raises:
+            KeyError: ``id`` is not in the run's config.
+        """
+        if id not in self.parser:
+            raise KeyError(f"'{id}' is not in the run config {self.config_file}.")
+        return self.parser.get_parsed_content(id)
+
+    def get(self, id: str, default: Any = None) -> Any:
+        """``self[id]``, or ``default`` when the run's config has no ``id``."""
+        return self[id] if id in self else default
+
+    def checkpoint(self, name: str = "model.pt") -> str:
+        """Path of checkpoint ``name`` of the run (in its ``ckpt_dir``, by default ``<run_dir>/models``)."""
+        ckpt_dir = self.get("ckpt_dir", None) or os.path.join(self.run_dir, "models")
+        return os.path.join(os.fspath(ckpt_dir), name)
+
+    def __repr__(self) -> str:
+        return f"RunConfig({os.fspath(self.run_dir)!r})"
+
+
+def _strip_suffix(name: str) -> str | None:
+    low = name.lower()
+    for ext in _IMAGE_SUFFIXES:
+        if low.endswith(ext):
+            return name[: -len(ext)]
+    return None
+
+
+def _amos_test_images(root: str) -> list[str]:
+    from monai_cwcd.data import AMOS_MAX_CT_ID
+    from monai_cwcd.data._utils import resolve_inside
+
+    meta_path = os.path.join(root, "dataset.json")
+    if not os.path.isfile(meta_path):
+        raise FileNotFoundError(f"AMOS: no dataset.json in '{root}' (expected the AMOS22 folder as dataset_dir).")
+    with open(meta_path) as f:
+        entries = json.load(f).get("test", []) or []
+    images = []
+    for entry in entries:
+        rel = entry.get("image") if isinstance(entry, Mapping) else entry
+        if not isinstance(rel, str):
+            raise ValueError(f"AMOS: malformed 'test' entry {entry!r} in {meta_path}.")
+        case_id = _strip_suffix(os.path.basename(rel)) or os.path.basename(rel)
+        digits = "".join(ch for ch in case_id.rsplit("_", 1)[-1] if ch.isdigit())
+        if digits and int(digits) > AMOS_MAX_CT_ID:
+            continue  # MRI: the bundle is trained on CT
+        images.append(resolve_inside(root, rel, case_id, "dataset.json 'test'"))
+    return images
+
+
+def dataset_test_images(dataset: str, dataset_dir: str | os.PathLike) -> list:
+    """The images ``inference.json`` predicts by default: the dataset's unlabelled test images.
+
+    - AMOS: the CT entries (id <= 500) of ``dataset.json``'s ``"test"`` list (``imagesTs/``).
+    - BraTS and PENGWIN: their public releases hold no unlabelled test images in the training
+      layout (BraTS validation data and the PENGWIN test set are separate), so the images of the
+      held-out ``"test"`` split (labels not read); pass other images with ``--images``.
+
+    Args:
+        dataset: ``"amos"``, ``"brats"`` or ``"pengwin"``.
+        dataset_dir: the dataset folder.
+
+    Returns:
+        image paths (BraTS: one list of the 4 modality paths per case).
+
+    Raises:
+        ValueError: no test image, with a hint to pass ``--images``.
+    """
+    from monai_cwcd.data import load_datalist
+
+    root = os.fspath(dataset_dir)
+    if dataset == "amos":
+        images = _amos_test_images(root)
+        where = f"the 'test' list of {os.path.join(root, 'dataset.json')}"
+    else:
+        images = [c["image"] for c in load_datalist(dataset, root, "test", validate=False)]
+        where = f"the test split of '{root}'"
+    if not images:
+        raise ValueError(f"no image to predict in {where}; pass --images <folder, file or list of images>.")
+    return images
+
+
+def _brats_case_files(folder: str) -> list[str] | None:
+    from monai_cwcd.data import BRATS_MODALITIES
+
+    name = os.path.basename(os.path.normpath(folder))
+    files = []
+    for m in BRATS_MODALITIES:
+        found = [p for ext in (".nii.gz", ".nii") for p in [os.path.join(folder, f"{name}_{m}{ext}")] if os.path.isfile(p)]
+        if not found:
+            return None
+        files.append(found[0])
+    return files
+
+
+def _is_image_file(path: str) -> bool:
+    name = os.path.basename(path)
+    stem = _strip_suffix(name)
+    return os.path.isfile(path) and stem is not None and not name.startswith(".") and not stem.endswith("_contour")
+
+
+def image_datalist(images: str | os.PathLike | Sequence, dataset: str = "amos") -> list[dict]:
+    """``[{"image": ...}, ...]`` for inference on any images: a folder, one file, a glob pattern or
+    a list of them. Hidden files and contour maps (``*_contour.*``) are skipped.
+
+    For BraTS an image is one case of 4 co-registered modalities: a case folder
+    ``BraTS2021_XXXXX/`` holding ``BraTS2021_XXXXX_{flair,t1,t1ce,t2}.nii.gz`` (its ``_seg`` file, if
+    any, is not read), a folder of such case folders (the BraTS validation release), or a list of
+    the 4 files.
+
+    Args:
+        images: folder(s), file(s) or glob pattern(s).
+        dataset: ``"amos"``, ``"brats"`` or ``"pengwin"``. Defaults to ``"amos"``.
+
+    Raises:
+        FileNotFoundError: an entry matches no image, or nothing at all is found.
+    """
+    entries = [images] if isinstance(images, (str, os.PathLike)) else list(images)
+    out: list[dict] = []
+    for entry in entries:
+        if dataset == "brats" and isinstance(entry, (list, tuple)):
+            out.append({"image": [os.fspath(p) for p in entry]})
+            continue
+        path = os.fspath(entry)
+        if dataset == "brats":
+            if os.path.isdir(path) and _brats_case_files(path):
+                cases = [path]  # one case folder
+            elif os.path.isdir(path):
+                cases = sorted(p for p in glob.glob(os.path.join(glob.escape(path), "*")) if os.path.isdir(p))
+            else:
+                cases = sorted(p for p in glob.glob(path) if os.path.isdir(p))  # a pattern of case folders
+            found = [f for f in (_brats_case_files(c) for c in cases) if f]
+            if not found:
+                raise FileNotFoundError(
+                    f"'{path}' holds no BraTS case folder (BraTS2021_XXXXX/ with the flair, t1, t1ce and t2 .nii.gz files)."
+                )
+            out.extend({"image": f} for f in found)
+            continue
+        if os.path.isdir(path):
+            found = sorted(p for p in glob.glob(os.path.join(glob.escape(path), "*")) if _is_image_file(p))
+        else:
+            found = sorted(p for p in glob.glob(path) if _is_image_file(p)) or ([path] if _is_image_file(path) else [])
+        if not found:
+            raise FileNotFoundError(f"'{path}' is not an image file (.nii.gz, .nii, .mha, .mhd, .nrrd) nor a folder or pattern holding one.")
+        out.extend({"image": p} for p in found)
+    if not out:
+        raise FileNotFoundError("no image to predict: --images is empty.")
+    return out
+
+
+def prediction_name_formatter(metadict: Mapping | None, saver: Any) -> dict:
+    """``output_name_formatter`` of MONAI ``SaveImaged`` naming a prediction after its case: the
+    input file name without extension and without a modality suffix (``_flair``, ``_t1``,
+    ``_t1ce``, ``_t2``, ``_0000``), so ``BraTS2021_00000_flair.nii.gz`` gives
+    ``BraTS2021_00000_seg.nii.gz`` like the BraTS labels. Otherwise as MONAI's default formatter."""
+    from monai.data.folder_layout import default_name_formatter
+
+    kwargs = default_name_formatter(metadict, saver)
+    source = (metadict or {}).get("filename_or_obj", "")
+    if isinstance(source, (list, tuple)):
+        source = source[0] if source else ""
+    stem = _strip_suffix(os.path.basename(os.fspath(source))) if source else None
+    if stem:
+        for m in _MODALITY_SUFFIXES:
+            if stem.endswith(m) and len(stem) > len(m):
+                stem = stem[: -len(m)]
+                break
+        kwargs["subject"] = os.path.join(os.path.dirname(os.fspath(source)), stem)
+    return kwargs
+
+
+def log_prediction(engine: Any) -> None:
+    """``iteration_print_logger`` of MONAI ``StatsHandler`` in ``inference.json``: one log line per
+    predicted case, ``case <id>: <input> -> <prediction> (<shape>)``."""
+    for item in engine.state.output or []:
+        pred = item.get("pred") if isinstance(item, Mapping) else None
+        meta = getattr(pred, "meta", {}) or {}
+        source = meta.get("filename_or_obj", "")
+        if isinstance(source, (list, tuple)):
+            source = source[0] if source else ""
+        saved = meta.get("saved_to", "?")
+        case = _strip_suffix(os.path.basename(os.fspath(saved))) or "?"
+        shape = "x".join(str(int(s)) for s in tuple(pred.shape)[1:]) if pred is not None else "?"
+        _logger.info("case %s: %s -> %s (%s)", case.removesuffix("_seg"), source, saved, shape)
+
+
+def _copy_file(src: Path, dst: Path) -> None:
+    tmp = dst.with_name(f".{dst.name}.tmp")
+    shutil.copyfile(src, tmp)
+    os.replace(tmp, dst)
+
+
 def _load_json(path: Path) -> Any:
     with open(path) as f:
         return json.load(f)
 
 
 def _write_json(path: Path, content: Any) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(content, indent=4) + "\n")
-    os.replace(tmp, path)
+    from monai_cwcd.utils import atomic_output
+
+    with atomic_output(path) as tmp:
+        Path(tmp).write_text(json.dumps(content, indent=4) + "\n")
 
 
 def export_bundle(
-    name: str | os.PathLike,
+    source: str | os.PathLike,
     output_dir: str | os.PathLike,
     checkpoint: str | os.PathLike | None = None,
     key_in_ckpt: str = "model",
@@ -204,63 +660,68 @@ def export_bundle(
         output_dir/
           configs/  train.json inference.json evaluate.json multi_gpu_train.json demo.json
                     metadata.json logging.conf      ("bundle_root" set to ".")
-          models/   model.pt                         (only when ``checkpoint`` is given)
+          models/   model.pt                         (a run's best checkpoint, or ``checkpoint``)
           docs/     README.md
           LICENSE
 
-    Run the exported bundle from ``output_dir`` as in the model zoo, e.g.
-    ``python -m monai.bundle run --config_file configs/train.json`` or
-    ``python -m monai.bundle verify_metadata --meta_file configs/metadata.json --filepath
-    <schema.json>`` (offline schema: ``monai_cwcd/schemas/meta_schema.json``).
+    ``source`` is a run folder (the ``output_dir`` of a training run): ``configs/train.json`` is then
+    the run's config (every override applied) and ``models/model.pt`` its best checkpoint, so the
+    exported ``inference.json`` rebuilds the trained network with no override. Or ``source`` is a
+    bundle (``"amos"``, ``"brats"``, ``"pengwin"`` or a bundle folder) with its default config. Before
+    anything is written, the checkpoint is loaded into the network built from the exported
+    ``train.json`` (:func:`load_network_checkpoint`): one that does not fit fails with one line.
+
+    The exported bundle is a run folder itself (``output_dir``, ``run_dir`` = ``"$@bundle_root"``);
+    run it from ``output_dir`` as in the model zoo, e.g. ``python -m monai.bundle run --config_file
+    configs/inference.json`` or ``python -m monai.bundle ckpt_export network_def --filepath
+    models/model.ts --ckpt_file models/model.pt --key_in_ckpt model --meta_file
+    configs/metadata.json --config_file configs/inference.json``.
 
     Example:
-        >>> export_bundle("amos", "/tmp/amos_bundle", checkpoint="runs/amos_demo/model.pt")  # doctest: +SKIP
+        >>> export_bundle("runs/amos_demo", "zoo/amos")  # doctest: +SKIP
 
     Args:
-        name: ``"amos"``, ``"brats"``, ``"pengwin"`` or the path of a bundle folder.
+        source: a run folder, or a bundle name / folder.
         output_dir: destination folder (created; existing files with the same names are replaced).
-        checkpoint: a checkpoint saved by the bundle (``{"model": state_dict, ...}``) or a bare
-            network ``state_dict``; written to ``models/model.pt`` as ``{key_in_ckpt: state_dict}``.
-            Defaults to None (no ``models/`` content).
+        checkpoint: weights to export instead of the run's ``model.pt``: a checkpoint saved by the
+            bundle (``{"model": state_dict, ...}``) or a bare ``state_dict``; written to
+            ``models/model.pt`` as ``{key_in_ckpt: state_dict}``. Defaults to None (the run's best
+            checkpoint; none for a bundle).
         key_in_ckpt: key of the network weights in the checkpoint. Defaults to ``"model"``.
 
     Returns:
         ``output_dir`` as a string.
 
     Raises:
-        FileNotFoundError: unknown bundle or missing checkpoint file.
-        ValueError: a checkpoint that holds neither ``key_in_ckpt`` nor a plain state dict.
+        FileNotFoundError: unknown bundle or run folder, missing checkpoint file.
+        ValueError: a checkpoint that holds no state dict or does not fit the exported network.
     """
-    src = bundle_dir(name)
-    out = Path(output_dir)
-    if checkpoint is not None and not os.path.isfile(checkpoint):
-        raise FileNotFoundError(f"checkpoint '{checkpoint}' does not exist.")
-    for sub in ("configs", "models", "docs"):
-        (out / sub).mkdir(parents=True, exist_ok=True)
-    for fname in CONFIG_FILES:
-        path = src / fname
-        if not path.is_file():
-            continue
-        if path.suffix == ".json":
-            content = _load_json(path)
-            if isinstance(content, dict) and "bundle_root" in content:
-                content["bundle_root"] = "."
-            _write_json(out / "configs" / fname, content)
-        else:
-            shutil.copyfile(path, out / "configs" / fname)
-    if (src / "docs").is_dir():
-        shutil.copytree(src / "docs", out / "docs", dirs_exist_ok=True)
-    shutil.copyfile(src / "LICENSE", out / "LICENSE")
+    from monai.bundle import ConfigParser
+
+    src = Path(source)
+    is_run = (src / RUN_CONFIG).is_file()
+    if not is_run:
+        src = bundle_dir(source)
+    configs, _ = _bundle_layout(src)
+    train_config = configs / "train.json"
+    if checkpoint is None and is_run:
+        checkpoint = RunConfig(src).checkpoint("model.pt")
+    weights = None
     if checkpoint is not None:
-        ckpt = torch.load(checkpoint, map_location="cpu", weights_only=True)
-        if isinstance(ckpt, dict) and key_in_ckpt in ckpt:
-            weights = ckpt[key_in_ckpt]
-        elif isinstance(ckpt, dict) and ckpt and all(isinstance(v, torch.Tensor) for v in ckpt.values()):
-            weights = ckpt
-        else:
-            keys = sorted(ckpt) if isinstance(ckpt, dict) else type(ckpt).__name__
-            raise ValueError(f"checkpoint '{checkpoint}' has no '{key_in_ckpt}' entry and is not a state dict: {keys}.")
-        tmp = out / "models" / ".model.pt.tmp"
-        torch.save({key_in_ckpt: weights}, tmp)
-        os.replace(tmp, out / "models" / "model.pt")
+        parser = ConfigParser()
+        parser.read_config(f=str(train_config))
+        network = load_network_checkpoint(parser.get_parsed_content("network_def"), checkpoint, str(train_config), key_in_ckpt)
+        weights = network.state_dict()
+    out = Path(output_dir)
+    zoo = {
+        "*": {"bundle_root": ".", "run_dir": "$@bundle_root"},
+        "train.json": {"bundle_root": ".", "output_dir": "$@bundle_root", "ckpt_dir": "$@output_dir + '/models'"},
+    }
+    _copy_bundle_files(src, out, zoo)
+    (out / "models").mkdir(parents=True, exist_ok=True)
+    if weights is not None:
+        from monai_cwcd.utils import atomic_output
+
+        with atomic_output(out / "models" / "model.pt") as tmp:
+            torch.save({key_in_ckpt: weights}, tmp)
     return str(out)

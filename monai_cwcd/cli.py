@@ -8,9 +8,10 @@ Examples::
     monai-cwcd demo-data amos                      # synthetic AMOS-layout dataset in the cache
     monai-cwcd demo-data brats --output_dir /data/brats_synth --num_cases 20
     monai-cwcd contours amos /data/amos22 --kernel_size 2 --iterations 1
-    monai-cwcd evaluate preds/ labels/ eval_out/ --num_classes 16
+    monai-cwcd contours amos /data/amos22 --adaptive --overwrite   # per-structure widths in mm
+    monai-cwcd evaluate runs/amos_demo/predictions /data/amos22/labelsTs --num_classes 16
     monai-cwcd compare --quick --output_dir /tmp/compare
-    monai-cwcd export-bundle amos /tmp/amos_bundle --checkpoint runs/amos/model.pt
+    monai-cwcd export-bundle runs/amos_demo                # run folder -> runs/amos_demo/export
 """
 
 from __future__ import annotations
@@ -57,12 +58,48 @@ def contours(
     edge_is_contour: bool = False,
     num_workers: int = 2,
     overwrite: bool = False,
+    contour_width_mm: float | Sequence[float] | dict | None = None,
+    adaptive: bool = False,
+    fraction: float = 0.1,
+    min_width_mm: float | None = None,
+    max_width_mm: float | None = None,
 ) -> None:
     """Precompute the contour map of every label of a dataset, written beside the labels
     (``<name>_contour.nii.gz`` / ``.mha``), in parallel, skipping files already done. Exits with
-    status 1 when any case failed (each failure is printed; no partial file is left)."""
-    from monai_cwcd.data import precompute_contours
+    status 1 when any case failed (each failure is printed; no partial file is left).
 
+    ``--contour_width_mm`` gives the thickness in mm (a number, ``[x,y,z]``, or ``{class: width}``)
+    instead of ``--kernel_size``/``--iterations``, with each label's own spacing. ``--adaptive``
+    derives one width per structure from the training labels (``fraction`` of its equivalent radius,
+    clipped to ``[min_width_mm, max_width_mm]``, see ``monai_cwcd.data.adaptive_contour_widths``),
+    writes them to ``<dataset_dir>/contour_widths.json`` and makes the maps with them (add
+    ``--overwrite`` to replace maps made with another setting)."""
+    if adaptive and contour_width_mm is not None:
+        print("error: --adaptive computes the widths; do not also pass --contour_width_mm.", file=sys.stderr)
+        sys.exit(2)
+    from monai_cwcd.data import (
+        adaptive_contour_widths,
+        load_contour_widths,
+        precompute_contours,
+        write_contour_widths,
+    )
+
+    if adaptive:
+        result = adaptive_contour_widths(
+            dataset, dataset_dir, fraction=fraction, min_width_mm=min_width_mm, max_width_mm=max_width_mm,
+            num_workers=num_workers,
+        )
+        path = write_contour_widths(result, dataset_dir)
+        rule = result["rule"]
+        print(
+            f"contour widths ({len(result['case_ids'])} {result['split']} cases, fraction {rule['fraction']}, "
+            f"clip [{rule['min_width_mm']}, {rule['max_width_mm']}] mm): {path}"
+        )
+        for c, entry in result["structures"].items():
+            radius = entry.get("equivalent_radius_mm")
+            extra = f"r = {radius} mm, {entry['cases']} cases" if radius is not None else f"{entry['cases']} cases"
+            print(f"  {c:>3} {entry['name']:<28} {entry['width_mm']:>7.3f} mm   ({extra})")
+        contour_width_mm = load_contour_widths(path)
     summary = precompute_contours(
         dataset,
         dataset_dir,
@@ -72,8 +109,11 @@ def contours(
         num_workers=num_workers,
         overwrite=overwrite,
         progress=True,
+        contour_width_mm=contour_width_mm,
     )
     print(f"written {summary['written']}, skipped {summary['skipped']}, failed {summary['failed']}")
+    if summary["skipped"] and (adaptive or contour_width_mm is not None) and not overwrite:
+        print("note: skipped maps were made earlier, maybe with another setting; --overwrite recomputes them.")
     for path, message in summary.get("errors", {}).items():
         print(f"FAILED {path}: {message}", file=sys.stderr)
     if summary["failed"]:
@@ -83,7 +123,7 @@ def contours(
 def evaluate(
     pred_dir: str,
     label_dir: str,
-    output_dir: str,
+    output_dir: str | None = None,
     num_classes: int | None = None,
     class_names: Sequence[str] | None = None,
     spacing_aware: bool = True,
@@ -93,10 +133,18 @@ def evaluate(
 ) -> None:
     """Per-case and per-class DSC, HD95 and ASSD of the predictions in ``pred_dir`` against the
     labels in ``label_dir`` (NIfTI or MHA), written to ``output_dir`` as ``per_case.csv``,
-    ``summary.json`` and a per-class bar chart PNG. ``regions`` (e.g. BraTS
-    ``{"TC": [1, 4], "WT": [1, 2, 4], "ET": [4]}``) scores unions of labels instead of classes."""
+    ``summary.json`` and a per-class bar chart PNG. Predictions and labels are paired by case id
+    (``amos_0001_seg.nii.gz`` <-> ``amos_0001.nii.gz``); contour maps (``*_contour.*``) and files of
+    other cases are ignored. ``output_dir`` defaults to ``<pred_dir>_evaluation`` beside
+    ``pred_dir`` (``runs/amos_demo/predictions`` -> ``runs/amos_demo/predictions_evaluation``).
+    ``regions`` (e.g. BraTS ``{"TC": [1, 4], "WT": [1, 2, 4], "ET": [4]}``) scores unions of labels
+    instead of classes."""
+    import os
+
     from monai_cwcd.evaluation import evaluate_folders
 
+    if output_dir is None:
+        output_dir = os.path.normpath(os.fspath(pred_dir)) + "_evaluation"
     summary = evaluate_folders(
         pred_dir,
         label_dir,
@@ -108,7 +156,7 @@ def evaluate(
         include_background=include_background,
         regions=regions,
     )
-    _print_json({k: v for k, v in summary.items() if k != "per_case"})
+    _print_json({**{k: v for k, v in summary.items() if k != "per_case"}, "output_dir": str(output_dir)})
 
 
 def compare(
@@ -118,21 +166,26 @@ def compare(
     dataset_dir: str | None = None,
     losses: Sequence[str] | None = None,
     contour_settings: Sequence[Sequence[int]] | None = None,
+    networks: Sequence[str] | None = None,
+    include_background: bool | None = None,
     seeds: Sequence[int] | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
     learning_rate: float | None = None,
+    lr_grid: Sequence[float] | None = None,
+    epoch_grid: Sequence[int] | None = None,
+    val_cases: int | None = None,
     spatial_size: Sequence[int] | None = None,
-    channels: Sequence[int] | None = None,
-    pdanet: bool | None = None,
-    pdanet_features: Sequence[int] | None = None,
+    widths: dict | None = None,
     num_train: int | None = None,
     num_test: int | None = None,
     num_cases: int | None = None,
+    collapse_dsc: float | None = None,
     quick: bool | None = None,
     device: str | None = None,
     verbose: bool | None = None,
     resume: bool | None = None,
+    runs_dir: str | None = None,
 ) -> None:
     """Train one network with each loss under the same budget, seeds and data and write the
     comparison report (CSV + Markdown tables, Wilcoxon p-values, plots) to ``output_dir``.
@@ -149,13 +202,41 @@ def compare(
         print(f"docs: {write_results_doc(output_dir, docs, command=f'monai-cwcd compare --output_dir {output_dir} {flags}'.strip())}")
 
 
-def export_bundle(name: str, output_dir: str, checkpoint: str | None = None) -> None:
-    """Export bundle ``name`` (amos, brats, pengwin, or a bundle folder) to the MONAI model-zoo
-    layout (``configs/``, ``models/``, ``docs/``, ``LICENSE``) in ``output_dir``, with an optional
-    trained ``checkpoint`` copied to ``models/model.pt``."""
+def export_bundle(source: str, output_dir: str | None = None, checkpoint: str | None = None) -> None:
+    """Export a training run folder (``runs/amos_demo``: its saved config, every override applied,
+    and its best checkpoint ``model.pt``) or a bundle (amos, brats, pengwin, or a bundle folder) to
+    the MONAI model-zoo layout (``configs/``, ``models/``, ``docs/``, ``LICENSE``) in ``output_dir``
+    (default for a run folder: ``<run>/export``). The checkpoint (the run's, or ``checkpoint``) is
+    loaded into the network built from the exported config first: one that does not fit fails
+    with one line naming both and the first differing tensor."""
+    import os
+
+    from monai_cwcd.bundle import RUN_CONFIG
     from monai_cwcd.bundle import export_bundle as _export
 
-    print(_export(name, output_dir, checkpoint=checkpoint))
+    if output_dir is None:
+        if not os.path.isfile(os.path.join(source, RUN_CONFIG)):
+            raise ValueError(f"'{source}' is not a run folder (no {RUN_CONFIG}): pass the output folder, e.g. "
+                             f"monai-cwcd export-bundle {source} zoo/{os.path.basename(os.path.normpath(source))}.")
+        output_dir = os.path.join(source, "export")
+    print(_export(source, output_dir, checkpoint=checkpoint))
+
+
+def fetch_example(name: str, cache_dir: str | None = None, force: bool = False) -> None:
+    """Download the pinned source distribution that ships the real example ``name``
+    (totalsegmentator-ct, totalsegmentator-mr, pyradiomics-brain, pyradiomics-lung) from PyPI,
+    verify its sha256 and convert the example's files to the bundles' NIfTI layout in the cache
+    (``$MONAI_CWCD_CACHE`` or ``~/.cache/monai_cwcd``). Prints the dataset folder; exits with
+    status 1 and one line on stderr when offline or the checksum differs. TotalSegmentator labels
+    are that model's output, not manual annotation."""
+    from monai_cwcd.data.examples import ExampleDownloadError
+    from monai_cwcd.data.examples import fetch_example as _fetch
+
+    try:
+        print(_fetch(name, cache_dir=cache_dir, force=force))
+    except ExampleDownloadError as e:
+        print(f"monai-cwcd fetch-example: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 COMMANDS = {
@@ -164,6 +245,7 @@ COMMANDS = {
     "evaluate": evaluate,
     "compare": compare,
     "export-bundle": export_bundle,
+    "fetch-example": fetch_example,
 }
 
 

@@ -75,6 +75,34 @@ def test_evaluate_command_perfect_prediction(amos_dir: Path, tmp_path: Path):
     assert json.loads(proc.stdout)["overall"] == summary["overall"]
 
 
+def test_evaluate_pairs_by_case_id_without_pattern(amos_dir: Path, tmp_path: Path):
+    """``monai-cwcd evaluate <pred dir> <labels dir>``: predictions as inference writes them (``<case>_seg``),
+    paired with the labels of the dataset folder by case id; contour maps on both sides and files that are
+    not predictions are ignored; the output goes beside the predictions."""
+    labels = amos_dir / "labelsTr"
+    first = sorted(p for p in labels.glob("*.nii.gz") if "_contour" not in p.name)[0]
+    shutil.copy(first, labels / first.name.replace(".nii.gz", "_contour.nii.gz"))  # as `monai-cwcd contours` writes
+    preds = tmp_path / "run" / "predictions"
+    preds.mkdir(parents=True)
+    case = first.name[: -len(".nii.gz")]
+    shutil.copy(first, preds / f"{case}_seg.nii.gz")
+    shutil.copy(first, preds / f"{case}_contour.nii.gz")
+    shutil.copy(first, preds / f"{case}_prob.nii.gz")  # not a prediction (another suffix)
+    (preds / "log.txt").write_text("x")
+    proc = _cli("evaluate", str(preds), str(labels), "--num_classes", "16", cwd=tmp_path)
+    out = tmp_path / "run" / "predictions_evaluation"
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["num_cases"] == 1 and summary["overall"]["dice"] == pytest.approx(1.0)
+    n_labels = len([p for p in labels.glob("*.nii.gz") if "_contour" not in p.name])
+    assert summary["settings"]["labels_without_prediction"] == n_labels - 1
+    assert json.loads(proc.stdout)["output_dir"] == str(out)
+    # a prediction without label: one line naming the file, the case and the label folder
+    shutil.copy(first, preds / "amos_0999_seg.nii.gz")
+    bad = _cli("evaluate", str(preds), str(labels), cwd=tmp_path, check=False)
+    assert bad.returncode != 0
+    assert f"prediction '{preds / 'amos_0999_seg.nii.gz'}' (case 'amos_0999') has no label in '{labels}'" in bad.stderr
+
+
 def test_bad_dataset_name_is_a_clear_error(tmp_path: Path):
     proc = _cli("demo-data", "lits", "--output_dir", str(tmp_path / "x"), cwd=tmp_path, check=False)
     assert proc.returncode != 0
@@ -102,6 +130,17 @@ def test_help_of_every_command(command, capsys):
     text = out.out + out.err  # python-fire prints help to stdout or stderr depending on the route
     assert "SYNOPSIS" in text and f"monai-cwcd {command}" in text, text
     assert "Traceback" not in text and "Error:" not in text, text
+
+
+def test_compare_options_are_compare_losses_arguments():
+    """`monai-cwcd compare` lists its options explicitly (python-fire needs them for --help and the
+    unknown-option check): they must stay the arguments of compare_losses, plus --docs."""
+    import inspect
+
+    from monai_cwcd.cli import compare
+    from monai_cwcd.evaluation import compare_losses
+
+    assert set(inspect.signature(compare).parameters) == set(inspect.signature(compare_losses).parameters) | {"docs"}
 
 
 def test_compare_help_subprocess(tmp_path: Path):
@@ -138,7 +177,7 @@ def test_errors_end_in_one_plain_line(tmp_path: Path):
         (["demo-data", "amos", "--num_case", "3"], "unknown option --num_case; did you mean --num_cases?"),
         (["compare", "--epoch", "2"], "unknown option --epoch; did you mean --epochs?"),
         (["evalute", "a", "b", "c"], "unknown command 'evalute'; did you mean 'evaluate'?"),
-        (["evaluate", "preds"], "missing argument(s) label_dir, output_dir"),
+        (["evaluate", "preds"], "missing argument(s) label_dir"),
     ],
 )
 def test_command_line_mistakes_are_refused_before_running(args, expected, tmp_path: Path, capsys):

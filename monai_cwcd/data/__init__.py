@@ -22,7 +22,17 @@ from monai_cwcd.data.brats import (
     brats_cases,
     brats_datalist,
 )
-from monai_cwcd.data.contours import compute_contour_map, contour_path, precompute_contours
+from monai_cwcd.data.contours import (
+    CONTOUR_WIDTHS_FILE,
+    adaptive_contour_widths,
+    compute_contour_map,
+    contour_path,
+    equivalent_radius_width,
+    label_spacing,
+    load_contour_widths,
+    precompute_contours,
+    write_contour_widths,
+)
 from monai_cwcd.data.datalist import DATASET_LABEL_IDS, DATASETS, dataset_cases, load_datalist
 from monai_cwcd.data.pengwin import (
     PENGWIN_BONES,
@@ -39,6 +49,7 @@ from monai_cwcd.data.pengwin import (
     pengwin_cases,
     pengwin_datalist,
 )
+from monai_cwcd.data.samplers import DistributedEvalSampler
 from monai_cwcd.data.synthetic import (
     DEMO_NUM_CASES,
     GENERATOR_VERSION,
@@ -120,4 +131,11 @@ __all__ = [
     "contour_path",
     "compute_contour_map",
     "precompute_contours",
+    "DistributedEvalSampler",
+    "CONTOUR_WIDTHS_FILE",
+    "label_spacing",
+    "equivalent_radius_width",
+    "adaptive_contour_widths",
+    "write_contour_widths",
+    "load_contour_widths",
 ]

@@ -7,7 +7,8 @@ generator models the class structure and the volume imbalance of its dataset (jo
 - AMOS-like: CT in HU (air -1000, fat, muscle wall, a spine) with the 15 organs as perturbed
   ellipsoids placed roughly anatomically, sized from the paper's mean organ volumes (Table I), so
   liver / adrenal gland is a few hundred; anisotropic spacing (0.8, 0.8, 2.0) mm; Gaussian noise.
-  ``dataset.json`` as in AMOS22, every sixth case listed under ``"validation"`` (imagesVa/labelsVa).
+  ``dataset.json`` as in AMOS22, every sixth case listed under ``"validation"`` (imagesVa/labelsVa),
+  and two unlabelled images in ``imagesTs/`` listed under ``"test"`` (what ``inference.json`` predicts).
 - BraTS-like: 4 co-registered MRI modalities (flair, t1, t1ce, t2) with different tissue
   contrasts and a smooth bias field; a tumour whose regions are nested by construction, NCR (1)
   inside ET (4) inside ED (2), WT about 4x ET as in the paper; 1 mm spacing.
@@ -48,7 +49,7 @@ __all__ = [
     "ensure_demo_dataset",
 ]
 
-GENERATOR_VERSION = 1
+GENERATOR_VERSION = 2
 """Bumped whenever the generated data change, so cached demo datasets are regenerated."""
 SYNTHETIC_SHAPES: dict[str, tuple[int, int, int]] = {"amos": (48, 48, 32), "brats": (48, 48, 32), "pengwin": (48, 48, 32)}
 SYNTHETIC_SPACINGS: dict[str, tuple[float, float, float]] = {
@@ -58,6 +59,11 @@ SYNTHETIC_SPACINGS: dict[str, tuple[float, float, float]] = {
 }
 DEMO_NUM_CASES: dict[str, int] = {"amos": 12, "brats": 12, "pengwin": 12}
 _CODES = {"amos": 1, "brats": 2, "pengwin": 3}
+AMOS_NUM_TEST_IMAGES = 2
+AMOS_TEST_INDEX = 400
+"""The AMOS-like data also hold ``AMOS_NUM_TEST_IMAGES`` unlabelled images in ``imagesTs/`` (listed
+under ``"test"`` in ``dataset.json``, as in AMOS22), cases ``AMOS_TEST_INDEX + k`` of the generator
+(ids 401, 402: CT ids, apart from the labelled cases)."""
 
 
 def _rng(dataset: str, seed: int, index: int) -> np.random.Generator:
@@ -186,6 +192,13 @@ def _write_amos(output_dir: str, num_cases: int, seed: int, shape: Sequence[int]
         write_nifti(label, affine, os.path.join(output_dir, sub[1], name))
         entry = {"image": f"./{sub[0]}/{name}", "label": f"./{sub[1]}/{name}"}
         (validation if i % 6 == 5 else training).append(entry)
+    test = []
+    for k in range(AMOS_NUM_TEST_IMAGES):  # unlabelled, as AMOS22's imagesTs: cases beyond the labelled ones
+        image, _, affine = synthetic_amos_case(seed, AMOS_TEST_INDEX + k, shape)
+        name = f"amos_{AMOS_TEST_INDEX + k + 1:04d}.nii.gz"
+        os.makedirs(os.path.join(output_dir, "imagesTs"), exist_ok=True)
+        write_nifti(image, affine, os.path.join(output_dir, "imagesTs", name))
+        test.append({"image": f"./imagesTs/{name}"})
     meta = {
         "name": "AMOS (synthetic)",
         "description": "Synthetic AMOS-like abdominal CT written by monai_cwcd.data.synthetic (not real data).",
@@ -197,10 +210,10 @@ def _write_amos(output_dir: str, num_cases: int, seed: int, shape: Sequence[int]
         "labels": {str(k): v for k, v in AMOS_LABELS.items()},
         "numTraining": len(training),
         "numValidation": len(validation),
-        "numTest": 0,
+        "numTest": len(test),
         "training": training,
         "validation": validation,
-        "test": [],
+        "test": test,
     }
     with open(os.path.join(output_dir, "dataset.json"), "w") as f:
         json.dump(meta, f, indent=4)

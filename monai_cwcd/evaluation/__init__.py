@@ -4,13 +4,15 @@
 
 from __future__ import annotations
 
-from monai_cwcd.evaluation.compare import BASELINE_LOSSES, RunConfig, compare_losses, default_configs
+from monai_cwcd.evaluation.compare import compare_losses
+from monai_cwcd.evaluation.configs import BASELINE_LOSSES, NETWORKS, RunConfig, default_configs
 from monai_cwcd.evaluation.report import write_results_doc
 from monai_cwcd.evaluation.metrics import (
     METRICS,
     dataset_label_names,
     evaluate_folders,
     find_cases,
+    pair_cases,
     load_label_map,
     plot_per_class_bars,
     segmentation_metrics,
@@ -19,6 +21,7 @@ from monai_cwcd.evaluation.metrics import (
 
 __all__ = [
     "BASELINE_LOSSES",
+    "NETWORKS",
     "RunConfig",
     "compare_losses",
     "default_configs",
@@ -26,6 +29,7 @@ __all__ = [
     "dataset_label_names",
     "evaluate_folders",
     "find_cases",
+    "pair_cases",
     "load_label_map",
     "plot_per_class_bars",
     "segmentation_metrics",

@@ -1,114 +1,74 @@
-"""Train one network with a list of losses under an identical budget, seeds and data, and compare
-them on a held-out split (issue 6; journal paper Tables I, II, IV and Fig. 8 at CPU scale).
+"""Train networks with a list of losses under one budget, seeds and data, select each row's
+learning rate and epochs on a validation split of the training cases, and compare them on held-out
+cases (issues 6 and 11; journal paper Tables I, II, IV, V and Fig. 8 at CPU scale).
 
-Protocol (``compare_losses``):
+Protocol (:func:`compare_losses`):
 
-1. the dataset (``amos``, ``brats`` or ``pengwin`` layout, synthetic or real) is read once with
-   MONAI ``LoadImaged`` through ``monai_cwcd.data.<dataset>_datalist``; each case is z-score
-   normalised and resampled to one small fixed grid (``spatial_size``, trilinear for the image,
-   nearest for the label) and the tensors are cached in memory, together with the precomputed
-   contour maps (``ContourWeightMap``), RRW maps and distance-weight maps the losses need;
-2. every configuration (loss x network x contour setting) is trained from the same initial weights
-   for a given seed (``monai.utils.set_determinism``), on the same cases in the same order, with
-   Adam for the same number of epochs: a plain loop, no augmentation, no early stopping;
-3. the model after the last epoch predicts every held-out case (full volume, argmax) and
-   :func:`~monai_cwcd.evaluation.metrics.segmentation_metrics` scores it (MONAI DSC, HD95, ASSD,
-   distances in mm of the resampled grid).
+1. data: a bundle dataset (``amos``/``brats``/``pengwin`` layout, synthetic by default) or a real
+   example of :mod:`monai_cwcd.data.examples` with its own leakage-free split (axial slabs of one CT,
+   or train-on-one-subject/test-on-the-other, both directions = 2 folds). Every case is z-score
+   normalised, resampled to one fixed grid and cached in memory with the maps the losses need;
+2. rows (:func:`~monai_cwcd.evaluation.configs.default_configs`): each loss with all its settings
+   written out (an argument a loss does not take is an error), one ``include_background`` for every
+   Dice-family loss; ``Dice+CE`` and ``CWCD`` with every network of the model-independence table;
+3. budget selection (optional, ``lr_grid``/``epoch_grid``): each row trains once (first seed) on the
+   training cases minus ``val_cases`` of them, is scored on those validation cases after each epoch
+   of ``epoch_grid`` for each learning rate of ``lr_grid``, and keeps the best (lr, epochs) by mean
+   validation DSC. The test cases are never used for it;
+4. every row and seed trains from the same initial weights and case order (``set_determinism``)
+   with Adam, no augmentation; the model after the ``matched`` budget (``learning_rate``, ``epochs``,
+   the same for every row) and after the row's ``selected`` budget predicts every test case (full
+   volume, argmax) and :func:`~monai_cwcd.evaluation.metrics.segmentation_metrics` scores it.
 
-The report (tables, Wilcoxon tests, plots, claims) is produced by :mod:`monai_cwcd.evaluation.report`.
+Every run is saved at once in ``output_dir/runs`` and reused by a re-run with the same settings. The
+report (tables, paired tests, detection rates, collapse flags, plots, claims) is written by
+:mod:`monai_cwcd.evaluation.report`.
 """
 
 from __future__ import annotations
 
 import inspect
+import json
+import math
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 
 from monai_cwcd.evaluation._io import write_json
+from monai_cwcd.evaluation.configs import (
+    BASELINE_LOSSES,
+    CONTOUR_LOSSES,
+    NETWORKS,
+    RunConfig,
+    _BoundaryDice,
+    build_loss,
+    build_network,
+    class_weights,
+    count_parameters,
+    default_configs,
+    network_settings,
+)
 from monai_cwcd.evaluation.metrics import segmentation_metrics
 
-__all__ = ["DATASETS", "BASELINE_LOSSES", "RunConfig", "default_configs", "load_tensors", "compare_losses"]
+__all__ = ["DATASETS", "BASELINE_LOSSES", "NETWORKS", "RunConfig", "QUICK", "default_configs", "load_tensors", "compare_losses"]
 
 AMOS_NAMES = ["background", "Sp", "RK", "LK", "Ga", "Es", "Li", "St", "Ao", "Po", "Pa", "RAG", "LAG", "Du", "Bl", "P/U"]
 
-#: per dataset: classes after label preparation, class names, evaluated regions, label preparation.
+#: per bundle dataset: classes after label preparation, class names, evaluated regions.
 DATASETS: dict[str, dict[str, Any]] = {
     "amos": {"num_classes": 16, "class_names": AMOS_NAMES, "regions": None},
     # BraTS labels 0/1/2/4 are trained as indices 0/1/2/3; metrics on the nested regions.
-    "brats": {
-        "num_classes": 4,
-        "class_names": ["background", "NCR", "ED", "ET"],
-        "regions": {"TC": [1, 3], "WT": [1, 2, 3], "ET": [3]},
-    },
-    "pengwin": {
-        "num_classes": 15,
-        "class_names": ["background"] + [f"F{i}" for i in range(1, 15)],
-        "regions": None,
-    },
+    "brats": {"num_classes": 4, "class_names": ["background", "NCR", "ED", "ET"], "regions": {"TC": [1, 3], "WT": [1, 2, 3], "ET": [3]}},
+    "pengwin": {"num_classes": 15, "class_names": ["background"] + [f"F{i}" for i in range(1, 15)], "regions": None},
 }
-
-#: the baseline losses, in table order; "CWCD" rows are added per contour setting and network.
-BASELINE_LOSSES = ("CE", "CWCE", "Dice", "SDL", "Dice+CE", "GDL", "DWCE", "RW (RRW)", "Boundary+Dice")
-
-
-@dataclass(frozen=True)
-class RunConfig:
-    """One row of the comparison: a loss, its contour setting (if any) and a network."""
-
-    name: str
-    loss: str
-    network: str = "unet"
-    kernel_size: int = 3
-    iterations: int = 1
-    extra: dict = field(default_factory=dict, hash=False, compare=False)
-
-
-def default_configs(
-    losses: Sequence[str] | None = None,
-    contour_settings: Sequence[Sequence[int]] = ((2, 1), (3, 1), (3, 2), (3, 3)),
-    pdanet: bool = True,
-) -> list[RunConfig]:
-    """The comparison rows: each baseline with the U-Net, CWCD with the U-Net for every contour
-    setting (kernel, iterations), and CWCD (3, 1) with PDANet.
-
-    Args:
-        losses: subset of :data:`BASELINE_LOSSES` plus ``"CWCD"``. Defaults to ``None`` (all).
-        contour_settings: (kernel_size, iterations) pairs for the CWCD rows; the contour-based
-            baselines (CWCE, SDL) use the first setting with iterations 1 and kernel 3, i.e. the
-            CWCD default. Defaults to ``((2, 1), (3, 1), (3, 2), (3, 3))``.
-        pdanet: add the PDANet + CWCD row. Defaults to ``True``.
-    """
-    wanted = list(losses) if losses else [*BASELINE_LOSSES, "CWCD"]
-    unknown = [w for w in wanted if w not in (*BASELINE_LOSSES, "CWCD")]
-    if unknown:
-        raise ValueError(f"unknown loss name(s) {unknown}; expected any of {[*BASELINE_LOSSES, 'CWCD']}.")
-    rows = [RunConfig(name=w, loss=w) for w in BASELINE_LOSSES if w in wanted]
-    if "CWCD" in wanted:
-        for k, it in contour_settings:
-            name = "CWCD" if (k, it) == (3, 1) else f"CWCD k{k} i{it}"
-            rows.append(RunConfig(name=name, loss="CWCD", kernel_size=int(k), iterations=int(it)))
-        if not any(r.name == "CWCD" for r in rows):  # the reference row must exist
-            rows.append(RunConfig(name="CWCD", loss="CWCD"))
-        if pdanet:
-            rows.append(RunConfig(name="CWCD (PDANet)", loss="CWCD", network="pdanet"))
-    return rows
 
 
 # ---------------------------------------------------------------------------------------------
 # data
-
-
-def _datalist(dataset: str, dataset_dir: str, split: str, split_counts: Sequence[int] | None) -> list[dict]:
-    from monai_cwcd.data import load_datalist
-
-    return list(load_datalist(dataset, dataset_dir, split, split_counts=split_counts))
 
 
 def load_tensors(
@@ -119,29 +79,22 @@ def load_tensors(
     max_cases: int | None = None,
     split_counts: Sequence[int] | None = None,
 ) -> dict[str, Any]:
-    """Load a split once, normalise, resample to ``spatial_size`` and return cached tensors.
+    """Load a split of a bundle dataset once, normalise, resample to ``spatial_size``.
 
     Returns:
         ``{"image": (N, C_in, *spatial) float, "label": (N, 1, *spatial) long, "case_id": [...],
-        "spacing": [(sx, sy, sz), ...], "original_voxels": (N, num_classes)}``, where spacing is
-        the voxel size (mm) of the resampled grid.
+        "spacing": [(sx, sy, sz), ...]}``, spacing in mm of the resampled grid.
 
     Raises:
         ValueError: unknown dataset or an empty split.
     """
-    from monai.transforms import (
-        Compose,
-        EnsureChannelFirstd,
-        EnsureTyped,
-        LoadImaged,
-        MapLabelValued,
-        NormalizeIntensityd,
-        Resized,
-    )
+    from monai.transforms import Compose, EnsureChannelFirstd, LoadImaged, MapLabelValued
+
+    from monai_cwcd.data import load_datalist
 
     if dataset not in DATASETS:
         raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}.")
-    items = _datalist(dataset, dataset_dir, split, split_counts)
+    items = list(load_datalist(dataset, dataset_dir, split, split_counts=split_counts))
     if not items:
         raise ValueError(f"the {split!r} split of {dataset_dir!r} ({dataset}) is empty.")
     items = items[:max_cases] if max_cases else items
@@ -152,142 +105,81 @@ def load_tensors(
         from monai_cwcd.data import PengwinLabelRemapd
 
         steps.append(PengwinLabelRemapd(keys="label"))
-    steps += [
+    load = Compose(steps)
+    return stack_cases([(str(it.get("case_id", i)), *_pair(load(dict(it)))) for i, it in enumerate(items)], spatial_size)
+
+
+def _pair(d: Mapping[str, Any]) -> tuple[Any, Any]:
+    return d["image"], d["label"]
+
+
+def stack_cases(cases: Sequence[tuple[str, Any, Any]], spatial_size: Sequence[int]) -> dict[str, Any]:
+    """``[(case_id, image (C, *spatial) MetaTensor, label (1, *spatial))]`` -> z-score normalised
+    (per channel), resampled (trilinear image, nearest label) tensors, as :func:`load_tensors`."""
+    from monai.transforms import Compose, EnsureTyped, NormalizeIntensityd, Resized
+
+    xform = Compose([
         NormalizeIntensityd(keys="image", channel_wise=True),
-        Resized(keys=["image", "label"], spatial_size=tuple(spatial_size), mode=("trilinear", "nearest")),
+        Resized(keys=["image", "label"], spatial_size=tuple(int(s) for s in spatial_size), mode=("trilinear", "nearest")),
         EnsureTyped(keys=["image", "label"]),
-    ]
-    xform = Compose(steps)
+    ])
     images, labels, spacing, ids = [], [], [], []
-    for item in items:
-        d = xform(dict(item))
+    for case, image, label in cases:
+        d = xform({"image": image, "label": label})
         images.append(d["image"].as_tensor().float())
         labels.append(d["label"].as_tensor().round().long())
         spacing.append(tuple(float(s) for s in d["label"].pixdim))
-        ids.append(str(item.get("case_id", len(ids))))
+        ids.append(case)
     return {"image": torch.stack(images), "label": torch.stack(labels), "case_id": ids, "spacing": spacing}
 
 
+def _subset(data: Mapping[str, Any], idx: Sequence[int]) -> dict[str, Any]:
+    idx = list(idx)
+    return {"image": data["image"][idx], "label": data["label"][idx], "case_id": [data["case_id"][i] for i in idx],
+            "spacing": [data["spacing"][i] for i in idx]}
+
+
+def prepare_folds(
+    dataset: str, dataset_dir: str | None, spatial_size: Sequence[int], num_train: int | None, num_test: int | None,
+    num_cases: int | None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The train/test folds and the dataset description (classes, names, regions, source, protocol).
+
+    Each fold: ``{"name", "train", "test"}`` (tensor dicts); a bundle dataset gives one fold.
+
+    Raises:
+        ValueError: unknown dataset, bad counts.
+    """
+    from monai_cwcd.data import examples
+
+    if dataset in examples.EXAMPLE_PROTOCOLS:
+        folds, spec = examples.example_folds(dataset, dataset_dir, spatial_size)
+    else:
+        spec = DATASETS.get(dataset)
+        if spec is None:
+            raise ValueError(f"dataset must be one of {sorted(DATASETS) + sorted(examples.EXAMPLE_PROTOCOLS)}, got {dataset!r}.")
+        spec = dict(spec, source=dataset_dir, synthetic=dataset_dir is None, protocol="the dataset's own train/test split")
+        split_counts = None
+        if dataset_dir is None:  # synthetic: exactly the cases needed, split train / 1 val / test
+            from monai_cwcd.data import ensure_demo_dataset
+
+            if not (num_train and num_test):
+                raise ValueError("num_train and num_test are required for the synthetic dataset (dataset_dir=None).")
+            total = int(num_cases) if num_cases else int(num_train) + 1 + int(num_test)
+            if total < int(num_train) + 1 + int(num_test):
+                raise ValueError(f"num_cases={num_cases} < num_train + 1 + num_test = {int(num_train) + 1 + int(num_test)}.")
+            split_counts = (total - 1 - int(num_test), 1, int(num_test))
+            dataset_dir = ensure_demo_dataset(dataset, num_cases=total)
+            spec["source"] = str(dataset_dir)
+            spec["protocol"] = f"synthetic cases, {split_counts[0]} train / {split_counts[2]} test (disjoint generated cases)"
+        train = load_tensors(dataset, dataset_dir, "train", spatial_size, num_train, split_counts)
+        test = load_tensors(dataset, dataset_dir, "test", spatial_size, num_test, split_counts)
+        folds = [{"name": "", "train": train, "test": test}]
+    return folds, spec
+
+
 # ---------------------------------------------------------------------------------------------
-# losses and networks
-
-
-class _IndexCrossEntropy(nn.Module):
-    """Plain cross-entropy on a (B, 1, *) class-index target (journal eq. 10 up to the 1/M)."""
-
-    def forward(self, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-        return F.cross_entropy(input, target[:, 0].long())
-
-
-def _boundary_loss_class() -> type:
-    """MONAI ``BoundaryLoss`` that can take its signed distance maps precomputed (same values)."""
-    from monai.losses import BoundaryLoss
-
-    class _PrecomputedBoundaryLoss(BoundaryLoss):
-        precomputed: torch.Tensor | None = None
-
-        def compute_distance_map(self, target: torch.Tensor) -> torch.Tensor:
-            if self.precomputed is not None:
-                return self.precomputed.to(device=target.device, dtype=torch.float32)
-            return super().compute_distance_map(target)
-
-    return _PrecomputedBoundaryLoss
-
-
-class _BoundaryDice(nn.Module):
-    """Kervadec et al.'s rebalanced (1 - a) Dice + a Boundary, with ``a`` raised linearly from 0.01
-    to ``a_max`` over training (their +0.01/epoch schedule compressed to our budget).
-
-    The boundary term is MONAI's ``BoundaryLoss``; its signed distance maps (one SciPy EDT per case
-    and class, which dominates the step time on CPU) can be passed precomputed as ``distance_map``
-    ``(B, C, *spatial)``, from :meth:`distance_maps`, since the labels do not change."""
-
-    def __init__(self, a_max: float = 0.5) -> None:
-        super().__init__()
-        from monai.losses import DiceLoss
-
-        self.dice = DiceLoss(to_onehot_y=True, softmax=True)
-        self.boundary = _boundary_loss_class()(to_onehot_y=True, softmax=True)
-        self.a_max, self.progress = a_max, 0.0
-
-    @staticmethod
-    def distance_maps(labels: torch.Tensor, num_classes: int) -> torch.Tensor:
-        """MONAI ``BoundaryLoss.compute_distance_map`` of each one-hot label ``(N, 1, *spatial)``."""
-        from monai.networks.utils import one_hot
-
-        loss = _boundary_loss_class()(to_onehot_y=True, softmax=True)
-        return torch.cat([loss.compute_distance_map(one_hot(lab[None], num_classes)) for lab in labels])
-
-    def forward(self, input: torch.Tensor, target: torch.Tensor, distance_map: torch.Tensor | None = None) -> torch.Tensor:
-        a = 0.01 + (self.a_max - 0.01) * self.progress
-        self.boundary.precomputed = distance_map
-        try:
-            boundary = self.boundary(input, target)
-        finally:
-            self.boundary.precomputed = None
-        return (1 - a) * self.dice(input, target) + a * boundary
-
-
-def _kwargs_for(cls: Callable, **kwargs: Any) -> dict:
-    """Keep the keyword arguments ``cls`` accepts (the baselines' signatures differ)."""
-    params = inspect.signature(cls).parameters
-    if any(p.kind == p.VAR_KEYWORD for p in params.values()):
-        return kwargs
-    return {k: v for k, v in kwargs.items() if k in params}
-
-
-def build_loss(cfg: RunConfig, num_classes: int) -> nn.Module:
-    """The loss module of one configuration (softmax over logits, class-index targets)."""
-    from monai.losses import DiceCELoss, DiceLoss, GeneralizedDiceLoss
-
-    common = {"to_onehot_y": True, "softmax": True}
-    contour = {"kernel_size": cfg.kernel_size, "iterations": cfg.iterations}
-    if cfg.loss == "CE":
-        return _IndexCrossEntropy()
-    if cfg.loss == "Dice":
-        return DiceLoss(**common)
-    if cfg.loss == "Dice+CE":
-        return DiceCELoss(**common)
-    if cfg.loss == "GDL":
-        return GeneralizedDiceLoss(**common)
-    if cfg.loss == "Boundary+Dice":
-        return _BoundaryDice()
-    import monai_cwcd.losses as L
-
-    cls = {
-        "CWCE": L.ContourWeightedCELoss,
-        "SDL": L.SeparableDiceLoss,
-        "CWCD": L.CWCDLoss,
-        "DWCE": L.DistanceWeightedCELoss,
-        "RW (RRW)": L.RegionWiseLoss,
-    }[cfg.loss]
-    if cfg.loss in ("CWCE", "DWCE"):  # cross-entropy family: softmax CE on class indices
-        kw: dict[str, Any] = {"lambda_contour": 2.0, **contour}
-    elif cfg.loss == "RW (RRW)":
-        kw = {"softmax": True}
-    else:  # SDL, CWCD
-        kw = dict(common, alpha=0.5, beta=0.5, lambda_contour=2.0, **contour)
-    return cls(**_kwargs_for(cls, **kw))
-
-
-def build_network(cfg: RunConfig, in_channels: int, out_channels: int, channels: Sequence[int], pdanet_features: Sequence[int]) -> nn.Module:
-    """MONAI ``UNet`` (BatchNorm, ReLU, stride 2 per level; the conference paper's U-Net when
-    ``channels=(16, 32, 64, 128, 256)``) or ``PDANet``."""
-    if cfg.network == "pdanet":
-        from monai_cwcd.networks.nets import PDANet
-
-        return PDANet(spatial_dims=3, in_channels=in_channels, out_channels=out_channels, features=tuple(pdanet_features), pad_input=True)
-    from monai.networks.nets import UNet
-
-    return UNet(
-        spatial_dims=3,
-        in_channels=in_channels,
-        out_channels=out_channels,
-        channels=tuple(channels),
-        strides=(2,) * (len(channels) - 1),
-        norm="batch",
-        act="relu",
-    )
+# maps, training and evaluation
 
 
 def _map_argument(loss: nn.Module) -> str | None:
@@ -297,16 +189,19 @@ def _map_argument(loss: nn.Module) -> str | None:
 
 
 def precompute_maps(cfg: RunConfig, labels: torch.Tensor, num_classes: int) -> torch.Tensor | None:
-    """Per-case maps for the losses that take one, computed once: ``ContourWeightMap`` (CWCE, SDL,
-    CWCD), ``DistanceWeightMap`` (DWCE), ``RRWMap`` (RW) and MONAI ``BoundaryLoss``'s signed
-    distance maps (Boundary+Dice)."""
+    """Per-case maps for the losses that take one, computed once with the row's own settings:
+    ``ContourWeightMap`` (CWCE, SDL, CWCD), ``DistanceWeightMap`` (DWCE), ``RRWMap`` (RW, RW+CE)
+    and MONAI ``BoundaryLoss``'s signed distance maps (Boundary+Dice)."""
     from monai_cwcd import transforms as T
 
-    if cfg.loss in ("CWCE", "SDL", "CWCD"):
-        xf: Callable = T.ContourWeightMap(kernel_size=cfg.kernel_size, iterations=cfg.iterations)
+    s = cfg.settings
+    if cfg.loss in CONTOUR_LOSSES:
+        comp = next(v for v in s.values())
+        xf: Callable = T.ContourWeightMap(kernel_size=comp["kernel_size"], iterations=comp["iterations"],
+                                          edge_is_contour=comp.get("edge_is_contour", False))
     elif cfg.loss == "DWCE":
-        xf = T.DistanceWeightMap()
-    elif cfg.loss == "RW (RRW)":
+        xf = T.DistanceWeightMap(w0=s["DistanceWeightedCELoss"]["w0"], sigma=s["DistanceWeightedCELoss"]["sigma"])
+    elif cfg.loss.startswith("RW (RRW)"):
         xf = T.RRWMap(num_classes=num_classes)
     elif cfg.loss == "Boundary+Dice":
         return _BoundaryDice.distance_maps(labels, num_classes)
@@ -315,45 +210,59 @@ def precompute_maps(cfg: RunConfig, labels: torch.Tensor, num_classes: int) -> t
     return torch.stack([torch.as_tensor(xf(lab)) for lab in labels])
 
 
-# ---------------------------------------------------------------------------------------------
-# training and evaluation
+def _score(net: nn.Module, data: Mapping[str, Any], fmt: torch.memory_format, device: torch.device, spec: Mapping[str, Any]) -> dict:
+    per_case = {}
+    net.eval()
+    with torch.no_grad():
+        for i, case in enumerate(data["case_id"]):
+            pred = net(data["image"][i : i + 1].to(device=device, memory_format=fmt)).argmax(1)[0].cpu()
+            per_case[case] = segmentation_metrics(
+                pred, data["label"][i, 0], num_classes=spec["num_classes"], spacing=data["spacing"][i],
+                class_names=spec["class_names"], regions=spec["regions"],
+            )
+    net.train()
+    return per_case
 
 
 def train_and_evaluate(
     cfg: RunConfig,
     seed: int,
-    train: dict[str, Any],
-    test: dict[str, Any],
+    train: Mapping[str, Any],
+    evaluate: Mapping[str, Any],
     maps: torch.Tensor | None,
-    num_classes: int,
+    spec: Mapping[str, Any],
     epochs: int,
+    eval_epochs: Sequence[int],
     batch_size: int,
     learning_rate: float,
-    channels: Sequence[int],
-    pdanet_features: Sequence[int],
-    class_names: Sequence[str],
-    regions: dict | None,
+    net_settings: Mapping[str, Any],
     device: torch.device,
-) -> tuple[dict[str, dict[str, dict[str, float]]], float, float]:
-    """Train one configuration with one seed and score it on ``test``.
+    weights: torch.Tensor | None = None,
+) -> dict[str, Any]:
+    """Train one row with one seed for ``epochs`` and score ``evaluate`` after each epoch of ``eval_epochs``.
+
+    A loss with a schedule (Boundary+Dice's rebalancing weight) runs its schedule over ``epochs``.
+    Cases are drawn in a new random order each epoch; a trailing batch of a single case is skipped
+    when ``batch_size > 1`` (as ``drop_last``; that case is seen in the other epochs).
 
     Returns:
-        ``(per_case_metrics, final_train_loss, seconds)``.
+        ``{"per_epoch": {epoch: per_case_metrics}, "final_loss", "seconds", "parameters"}``.
     """
     from monai.utils import set_determinism
 
     t0 = time.perf_counter()
     set_determinism(seed=seed)
-    # channels-last on CPU: same model, 1.2-1.5x faster oneDNN 3D convolutions with few channels (docs/evaluation.md)
+    # channels-last on CPU: same model, 1.2-1.5x faster oneDNN 3D convolutions with few channels
     fmt = torch.channels_last_3d if train["image"].ndim == 5 and device.type == "cpu" else torch.contiguous_format
-    net = build_network(cfg, train["image"].shape[1], num_classes, channels, pdanet_features)
-    net = net.to(device=device, memory_format=fmt)
-    loss_fn = build_loss(cfg, num_classes).to(device)
+    net = build_network(cfg.network, train["image"].shape[1], spec["num_classes"], net_settings).to(device=device, memory_format=fmt)
+    loss_fn = build_loss(cfg, spec["num_classes"], weights).to(device)
     arg = _map_argument(loss_fn) if maps is not None else None
     opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
     gen = torch.Generator().manual_seed(seed)
     n = train["image"].shape[0]
     last = float("nan")
+    wanted = sorted({int(e) for e in eval_epochs if 1 <= int(e) <= epochs})
+    per_epoch: dict[str, Any] = {}
     net.train()
     for epoch in range(epochs):
         if hasattr(loss_fn, "progress"):
@@ -361,6 +270,8 @@ def train_and_evaluate(
         order = torch.randperm(n, generator=gen)
         for i in range(0, n, batch_size):
             idx = order[i : i + batch_size]
+            if len(idx) == 1 and batch_size > 1 and n > 1:  # drop_last for a lone trailing case (BatchNorm on 1-voxel maps)
+                continue
             x, y = train["image"][idx].to(device=device, memory_format=fmt), train["label"][idx].to(device)
             kw = {arg: maps[idx].to(device)} if arg else {}
             opt.zero_grad(set_to_none=True)
@@ -368,32 +279,27 @@ def train_and_evaluate(
             loss.backward()
             opt.step()
             last = float(loss.detach())
-    net.eval()
-    per_case = {}
-    with torch.no_grad():
-        for i, case in enumerate(test["case_id"]):
-            pred = net(test["image"][i : i + 1].to(device=device, memory_format=fmt)).argmax(1)[0].cpu()
-            per_case[case] = segmentation_metrics(
-                pred,
-                test["label"][i, 0],
-                num_classes=num_classes,
-                spacing=test["spacing"][i],
-                class_names=class_names,
-                regions=regions,
-            )
+        if epoch + 1 in wanted:
+            per_epoch[str(epoch + 1)] = _score(net, evaluate, fmt, device, spec)
     set_determinism(seed=None)
-    return per_case, last, time.perf_counter() - t0
+    return {"per_epoch": per_epoch, "final_loss": last, "seconds": time.perf_counter() - t0, "parameters": count_parameters(net)}
 
 
+def _mean_dsc(per_case: Mapping[str, Mapping[str, Mapping[str, float]]]) -> float:
+    v = [r["dice"] for recs in per_case.values() for r in recs.values() if not math.isnan(r["dice"])]
+    return float(sum(v) / len(v)) if v else float("nan")
+
+
+#: the CI schedule: tiny grid, nets and budget; draws no conclusions.
 QUICK = {
     "epochs": 1,
     "seeds": (0, 1),
-    "spatial_size": (16, 16, 16),
-    "channels": (4, 8, 16, 32),
-    "pdanet_features": (4, 8, 16, 32),
-    "num_train": 2,
+    "spatial_size": (32, 32, 16),
+    "width": (4, 8, 16, 32),
+    "num_train": 3,
     "num_test": 2,
     "batch_size": 2,
+    "val_cases": 1,
 }
 
 
@@ -403,183 +309,244 @@ def compare_losses(
     output_dir: str = "compare_losses",
     losses: Sequence[str] | None = None,
     contour_settings: Sequence[Sequence[int]] = ((2, 1), (3, 1), (3, 2), (3, 3)),
+    networks: Sequence[str] = ("unet", "pdanet"),
+    include_background: bool = False,
     seeds: Sequence[int] = (0, 1, 2),
     epochs: int = 40,
     batch_size: int = 2,
     learning_rate: float = 2e-3,
+    lr_grid: Sequence[float] | None = None,
+    epoch_grid: Sequence[int] | None = None,
+    val_cases: int = 3,
     spatial_size: Sequence[int] = (48, 48, 32),
-    channels: Sequence[int] = (16, 32, 64, 128, 256),
-    pdanet: bool = True,
-    pdanet_features: Sequence[int] = (8, 16, 32, 64),
+    widths: Mapping[str, Sequence[int]] | None = None,
     num_train: int | None = 16,
     num_test: int | None = 10,
     num_cases: int | None = None,
+    collapse_dsc: float = 0.3,
     quick: bool = False,
     device: str | None = None,
     verbose: bool = True,
     resume: bool = True,
+    runs_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Train every configuration of :func:`default_configs` with every seed and write the report.
+    """Train every row of :func:`default_configs` with every seed and write the report.
 
-    Outputs in ``output_dir`` (all atomic): ``per_case.csv`` (every config, seed, case and
-    structure), ``results.csv`` and ``results.md`` (one row per configuration: mean and std over
-    seeds, Wilcoxon p vs CWCD), ``per_structure.csv``, ``comparison.json`` (settings, runtime,
-    computed claims), ``dsc_gain_vs_volume.png``, ``per_class_dsc.png`` and ``runs/<config>_seed<n>.json``
-    (one per finished run; what a resumed comparison reuses).
+    Outputs in ``output_dir`` (all atomic): ``per_case.csv`` (budget, row, seed, case, structure),
+    ``results.csv``/``results.md`` (per budget and row: DSC, detection rate, HD95/ASSD over detected
+    structures, paired per-case test vs CWCD, collapse flag, parameters), ``networks.csv`` (the model
+    independence table), ``selection.csv`` (the budget selection), ``configs.json`` (every row's
+    full loss and network settings), ``comparison.json`` (settings, runtime, claims), plots, and
+    ``runs/*.json`` (one per finished run; what a resumed comparison reuses).
 
     Example:
         >>> compare_losses("amos", output_dir="/tmp/cmp", quick=True)  # doctest: +SKIP
 
     Args:
-        dataset: dataset layout, ``"amos"``, ``"brats"`` or ``"pengwin"``. Defaults to ``"amos"``.
-        dataset_dir: dataset folder. Defaults to ``None`` (the synthetic dataset from
-            ``monai_cwcd.data.ensure_demo_dataset``).
+        dataset: bundle layout ``"amos"``, ``"brats"``, ``"pengwin"``, or a real example protocol of
+            :data:`monai_cwcd.data.examples.EXAMPLE_PROTOCOLS`. Defaults to ``"amos"``.
+        dataset_dir: dataset folder (bundle layout) or fetched example folder. Defaults to ``None``
+            (the synthetic dataset, or the example in the cache).
         output_dir: where the outputs go. Defaults to ``"compare_losses"``.
         losses: subset of :data:`BASELINE_LOSSES` plus ``"CWCD"``. Defaults to ``None`` (all).
         contour_settings: CWCD (kernel_size, iterations) rows. Defaults to ``((2, 1), (3, 1), (3,
             2), (3, 3))``.
-        seeds: one run per seed and configuration (at least 2 for the statistics). Defaults to
-            ``(0, 1, 2)``.
-        epochs: passes over the training cases. Defaults to 40.
+        networks: networks of :data:`NETWORKS` (``"unet"`` carries the loss comparison; every other
+            adds ``Dice+CE`` and ``CWCD`` rows). Defaults to ``("unet", "pdanet")``.
+        include_background: the one ``include_background`` of every Dice-family loss. Defaults to
+            ``False``.
+        seeds: one run per seed and row (at least 2). Defaults to ``(0, 1, 2)``.
+        epochs: the matched budget's passes over the training cases. Defaults to 40.
         batch_size: cases per step. Defaults to 2.
-        learning_rate: Adam learning rate. Defaults to 2e-3 (the papers' 3e-4 is for hundreds of
-            epochs; this budget is 40 epochs of 16 cases).
-        spatial_size: fixed grid every case is resampled to. Defaults to ``(48, 48, 32)`` (the synthetic AMOS grid: no resampling).
-        channels: U-Net widths. Defaults to ``(16, 32, 64, 128, 256)`` (the conference paper).
-        pdanet: include the PDANet + CWCD row. Defaults to ``True``.
-        pdanet_features: PDANet widths. Defaults to ``(8, 16, 32, 64)``: half the journal paper's
-            ``(16, 32, 64, 128)``, whose full-resolution convolutions would take 23 of the 60 CPU
-            minutes on their own.
-        num_train: training cases used (first of the "train" split). Defaults to 16.
-        num_test: held-out cases scored (first of the "test" split). Defaults to 10.
-        num_cases: cases of the synthetic dataset to generate when ``dataset_dir`` is None; it is
-            split ``(num_train, 1, num_test)``. Defaults to ``None`` (``num_train + 1 + num_test``).
-            With a real ``dataset_dir`` the dataset's own (paper) split is used.
-        quick: CI mode, overrides the schedule with :data:`QUICK` (1 epoch, tiny grid and nets,
-            2 seeds); draws no conclusions. Defaults to ``False``.
+        learning_rate: the matched budget's Adam learning rate. Defaults to 2e-3.
+        lr_grid: learning rates tried by the budget selection. Defaults to ``None`` (no selection
+            unless ``epoch_grid`` is given; then ``(learning_rate,)``).
+        epoch_grid: epochs at which the selection scores the validation cases. Defaults to ``None``
+            (``(epochs,)`` when ``lr_grid`` is given).
+        val_cases: training cases held out for the selection (the last ones). Defaults to 3.
+        spatial_size: fixed grid every case is resampled to. Defaults to ``(48, 48, 32)``.
+        widths: per-network widths (see :func:`~monai_cwcd.evaluation.configs.network_settings`).
+            Defaults to ``None`` (each network's CPU-sized default).
+        num_train: training cases (first of the "train" split). Defaults to 16.
+        num_test: held-out cases (first of the "test" split). Defaults to 10.
+        num_cases: synthetic cases to generate. Defaults to ``None`` (``num_train + 1 + num_test``).
+        collapse_dsc: a row whose mean DSC is below this with at least half of its structures at
+            mean DSC < 0.05 is flagged collapsed and left out of the gain averages. Defaults to 0.3.
+        quick: CI mode, :data:`QUICK` schedule (also a 2-point budget selection); draws no
+            conclusions. Defaults to ``False``.
         device: torch device. Defaults to ``None`` (CUDA if available, else CPU).
         verbose: print one line per run. Defaults to ``True``.
-        resume: reuse the finished runs saved in ``output_dir/runs/`` (one JSON per configuration
-            and seed, written atomically as soon as the run ends) when they were made with the same
-            configuration, seed, budget and data cases; other runs are (re)trained. ``False``
-            retrains everything. Defaults to ``True``.
+        resume: reuse the runs saved in ``runs_dir`` made with identical settings. Defaults to ``True``.
+        runs_dir: where each finished run is saved (several comparisons may share one, e.g. the
+            U-Net rows of a loss comparison and of a network comparison on the same data). Defaults
+            to ``None`` (``output_dir/runs``).
 
     Returns:
         the content of ``comparison.json``.
 
     Raises:
-        ValueError: fewer than 2 seeds, an unknown loss or dataset, an empty split.
+        ValueError: fewer than 2 seeds, an unknown loss, network or dataset, an empty split.
+        TypeError: a loss or network setting its class does not take.
     """
     from monai_cwcd.evaluation.report import write_report
 
     t_start = time.perf_counter()
     if quick:
         seeds, epochs, spatial_size = QUICK["seeds"], QUICK["epochs"], QUICK["spatial_size"]
-        channels, pdanet_features, batch_size = QUICK["channels"], QUICK["pdanet_features"], QUICK["batch_size"]
-        num_train, num_test = QUICK["num_train"], QUICK["num_test"]
+        batch_size, num_train, num_test, val_cases = QUICK["batch_size"], QUICK["num_train"], QUICK["num_test"], QUICK["val_cases"]
+        widths = {n: QUICK["width"] for n in NETWORKS}
+        lr_grid, epoch_grid = (learning_rate, 2 * learning_rate), (1,)
     seeds = [int(s) for s in seeds]
     if len(seeds) < 2:
-        raise ValueError(f"at least 2 seeds are needed for mean/std and the Wilcoxon test, got {seeds}.")
-    configs = default_configs(losses, contour_settings, pdanet)
-    spec = DATASETS.get(dataset)
-    if spec is None:
-        raise ValueError(f"dataset must be one of {sorted(DATASETS)}, got {dataset!r}.")
-    split_counts = None
-    synthetic = dataset_dir is None
-    if dataset_dir is None:  # synthetic: generate exactly the cases needed, split train/1 val/test
-        from monai_cwcd.data import ensure_demo_dataset
-
-        if not (num_train and num_test):
-            raise ValueError("num_train and num_test are required for the synthetic dataset (dataset_dir=None).")
-        total = int(num_cases) if num_cases else int(num_train) + 1 + int(num_test)
-        if total < int(num_train) + 1 + int(num_test):
-            raise ValueError(f"num_cases={num_cases} < num_train + 1 + num_test = {int(num_train) + 1 + int(num_test)}.")
-        split_counts = (total - 1 - int(num_test), 1, int(num_test))
-        dataset_dir = ensure_demo_dataset(dataset, num_cases=total)
+        raise ValueError(f"at least 2 seeds are needed for mean/std and the paired tests, got {seeds}.")
+    configs = default_configs(losses, contour_settings, networks, include_background)
+    select = lr_grid is not None or epoch_grid is not None
+    lr_grid = [float(v) for v in (lr_grid or (learning_rate,))]
+    epoch_grid = sorted({int(v) for v in (epoch_grid or (epochs,))})
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     t_load = time.perf_counter()
-    train = load_tensors(dataset, dataset_dir, "train", spatial_size, num_train, split_counts)
-    test = load_tensors(dataset, dataset_dir, "test", spatial_size, num_test, split_counts)
+    folds, spec = prepare_folds(dataset, dataset_dir, spatial_size, num_train, num_test, num_cases)
     load_seconds = time.perf_counter() - t_load
-    num_classes, class_names, regions = spec["num_classes"], spec["class_names"], spec["regions"]
-
+    if select:
+        too_few = [f["name"] or dataset for f in folds if f["train"]["image"].shape[0] - int(val_cases) < 1]
+        if too_few and quick:  # a smoke run on a one-training-case protocol skips the selection
+            select = False
+        elif too_few:
+            raise ValueError(
+                f"{too_few[0]!r} has {folds[0]['train']['image'].shape[0]} training case(s); the budget selection needs "
+                f"val_cases={val_cases} of them for validation and at least one left to train on."
+            )
+    widths = dict(widths or {})
+    net_cfg = {n: network_settings(n, spatial_size, widths.get(n)) for n in dict.fromkeys(c.network for c in configs)}
+    out = Path(output_dir)
+    runs = Path(runs_dir) if runs_dir else out / "runs"
+    budget = {"dataset": dataset, "source": str(spec.get("source")), "batch_size": int(batch_size),
+              "spatial_size": [int(v) for v in spatial_size], "device_type": dev.type}
+    run_log: list[dict[str, Any]] = []
     per_case_rows: list[list[Any]] = []
-    runs: list[dict[str, Any]] = []
-    map_cache: dict[tuple, torch.Tensor | None] = {}
-    budget = {
-        "dataset": dataset, "dataset_dir": str(dataset_dir), "epochs": int(epochs), "batch_size": int(batch_size),
-        "learning_rate": float(learning_rate), "spatial_size": [int(v) for v in spatial_size],
-        "channels": [int(c) for c in channels], "pdanet_features": [int(c) for c in pdanet_features],
-        "train_cases": list(train["case_id"]), "test_cases": list(test["case_id"]), "device_type": dev.type,
-    }
+    selection_rows: list[list[Any]] = []
+    part_seconds = {"selection": 0.0, "matched": 0.0, "selected": 0.0}
     reused = 0
+    params: dict[str, int] = {}
+
+    def run(cfg: RunConfig, fold: Mapping[str, Any], seed: int, lr: float, n_epochs: int, eval_epochs: Sequence[int],
+            train: Mapping[str, Any], evaluate: Mapping[str, Any], tag: str) -> dict[str, Any]:
+        nonlocal reused
+        ident = {**budget, "config": cfg.name, "loss": cfg.loss, "network": cfg.network, "loss_settings": cfg.settings,
+                 "network_settings": net_cfg[cfg.network], "fold": fold["name"], "seed": seed, "learning_rate": lr,
+                 "epochs": int(n_epochs), "eval_epochs": sorted(int(e) for e in eval_epochs),
+                 "train_cases": list(train["case_id"]), "eval_cases": list(evaluate["case_id"])}
+        fname = "_".join(x for x in (tag, _slug(cfg.name), _slug(fold["name"]), f"seed{seed}", f"lr{lr:g}", f"e{n_epochs}") if x)
+        path = runs / f"{fname}.json"
+        rec = _load_run(path, ident) if resume else None
+        if rec is None:
+            key = (cfg.name, fold["name"], tag)
+            if key not in map_cache:
+                map_cache[key] = precompute_maps(cfg, train["label"], spec["num_classes"])
+            weights = class_weights(train["label"], spec["num_classes"])
+            rec = train_and_evaluate(cfg, seed, train, evaluate, map_cache[key], spec, n_epochs, eval_epochs, batch_size, lr,
+                                     net_cfg[cfg.network], dev, weights)
+            rec["ident"] = ident
+            write_json(path, rec)  # atomic: a killed comparison resumes after the last finished run
+        else:
+            reused += 1
+        params[cfg.name] = int(rec["parameters"])
+        if verbose:
+            scores = ", ".join(f"e{e}: {_mean_dsc(pc):.3f}" for e, pc in rec["per_epoch"].items())
+            origin = " (reused)" if rec.get("_reused") else ""
+            fold_txt = f" [{fold['name']}]" if fold["name"] else ""
+            print(f"[compare] {tag:<8} {cfg.name:<24}{fold_txt} seed {seed} lr {lr:g}: DSC {scores}, {rec['seconds']:.1f}s{origin}", flush=True)
+        return rec
+
+    map_cache: dict[tuple, torch.Tensor | None] = {}
+    # 1. budget selection on a validation split of the training cases (first fold; first seed)
+    chosen: dict[str, tuple[float, int]] = {c.name: (float(learning_rate), int(epochs)) for c in configs}
+    if select:
+        fold = folds[0]
+        n = fold["train"]["image"].shape[0]
+        tr, va = _subset(fold["train"], range(n - val_cases)), _subset(fold["train"], range(n - val_cases, n))
+        for cfg in configs:
+            best: tuple[float, float, int] | None = None
+            for lr in lr_grid:
+                rec = run(cfg, fold, seeds[0], lr, max(epoch_grid), epoch_grid, tr, va, "select")
+                part_seconds["selection"] += float(rec["seconds"])
+                for e in epoch_grid:
+                    d = _mean_dsc(rec["per_epoch"][str(e)])
+                    selection_rows.append([cfg.name, lr, e, d, len(va["case_id"])])
+                    if best is None or (not math.isnan(d) and (math.isnan(best[0]) or d > best[0])):
+                        best = (d, lr, e)
+            chosen[cfg.name] = (best[1], best[2])
+    # 2. final runs: the matched budget for every row, and each row's selected budget
     for cfg in configs:
-        key = (cfg.loss, cfg.kernel_size, cfg.iterations)
-        for seed in seeds:
-            run_file = Path(output_dir) / "runs" / f"{_slug(cfg.name)}_seed{seed}.json"
-            ident = {**budget, "config": cfg.name, "loss": cfg.loss, "network": cfg.network,
-                     "kernel_size": cfg.kernel_size, "iterations": cfg.iterations, "seed": seed}
-            rec = _load_run(run_file, ident) if resume else None
-            if rec is None:
-                if key not in map_cache:
-                    map_cache[key] = precompute_maps(cfg, train["label"], num_classes)
-                per_case, last, secs = train_and_evaluate(
-                    cfg, seed, train, test, map_cache[key], num_classes, epochs, batch_size, learning_rate,
-                    channels, pdanet_features, class_names, regions, dev,
-                )
-                rec = {"ident": ident, "final_loss": last, "seconds": secs, "per_case": per_case}
-                write_json(run_file, rec)  # atomic: a killed comparison resumes after the last finished run
-            else:
-                reused += 1
-            per_case, last, secs = rec["per_case"], rec["final_loss"], rec["seconds"]
-            runs.append({"config": cfg.name, "seed": seed, "final_loss": last, "seconds": secs})
-            for case, recs in per_case.items():
-                for s, r in recs.items():
-                    per_case_rows.append([cfg.name, seed, case, s, r["dice"], r["hd95"], r["assd"], r["label_voxels"]])
-            if verbose:
-                mean_dsc = torch.tensor([r["dice"] for recs in per_case.values() for r in recs.values()]).nanmean()
-                origin = " (reused)" if rec.get("_reused") else ""
-                print(f"[compare] {cfg.name:<16} seed {seed}: mean DSC {float(mean_dsc):.3f}, loss {last:.4f}, {secs:.1f}s{origin}", flush=True)
+        sel_lr, sel_ep = chosen[cfg.name]
+        schedule = "schedule" in cfg.settings
+        for fold in folds:
+            for seed in seeds:
+                plans: list[tuple[float, int, list[tuple[str, int]]]] = []
+                if select and sel_lr == learning_rate and not schedule:
+                    plans.append((learning_rate, max(epochs, sel_ep), [("matched", epochs), ("selected", sel_ep)]))
+                else:
+                    plans.append((learning_rate, epochs, [("matched", epochs)]))
+                    if select:
+                        plans.append((sel_lr, sel_ep, [("selected", sel_ep)]))
+                for lr, n_ep, evals in plans:
+                    rec = run(cfg, fold, seed, lr, n_ep, [e for _, e in evals], fold["train"], fold["test"], "test")
+                    part_seconds[evals[0][0]] += float(rec["seconds"])
+                    run_log.append({"config": cfg.name, "fold": fold["name"], "seed": seed, "learning_rate": lr, "epochs": n_ep,
+                                 "final_loss": rec["final_loss"], "seconds": rec["seconds"], "budgets": [b for b, _ in evals]})
+                    for b, e in evals:
+                        for case, recs in rec["per_epoch"][str(e)].items():
+                            for s, r in recs.items():
+                                per_case_rows.append([b, cfg.name, seed, case, s, r["dice"], r["hd95"], r["assd"],
+                                                      r["label_voxels"], r["pred_voxels"]])
+    all_train = torch.cat([f["train"]["label"] for f in folds])
     settings = {
         "dataset": dataset,
-        "dataset_dir": str(dataset_dir),
-        "synthetic": synthetic,
+        "source": str(spec.get("source")),
+        "synthetic": bool(spec.get("synthetic", False)),
+        "protocol": spec.get("protocol", ""),
+        "label_note": spec.get("label_note", ""),
+        "folds": [{"name": f["name"], "train_cases": f["train"]["case_id"], "test_cases": f["test"]["case_id"]} for f in folds],
         "quick": bool(quick),
         "seeds": seeds,
         "epochs": int(epochs),
         "batch_size": int(batch_size),
         "learning_rate": float(learning_rate),
+        "selection": {"enabled": select, "lr_grid": lr_grid, "epoch_grid": epoch_grid, "val_cases": int(val_cases) if select else 0,
+                      "seed": seeds[0], "chosen": {k: {"learning_rate": v[0], "epochs": v[1]} for k, v in chosen.items()}},
         "optimizer": "Adam",
+        "include_background": bool(include_background),
         "spatial_size": [int(s) for s in spatial_size],
-        "unet_channels": [int(c) for c in channels],
-        "pdanet_features": [int(c) for c in pdanet_features],
-        "num_train": int(train["image"].shape[0]),
-        "num_test": int(test["image"].shape[0]),
-        "num_classes": num_classes,
-        "regions": regions,
+        "networks": {n: net_cfg[n] for n in net_cfg},
+        "num_train": int(folds[0]["train"]["image"].shape[0]),
+        "num_test": int(sum(f["test"]["image"].shape[0] for f in folds)),
+        "num_classes": spec["num_classes"],
+        "class_names": list(spec["class_names"]),
+        "regions": spec["regions"],
+        "collapse_dsc": float(collapse_dsc),
         "device": str(dev),
         "torch_threads": torch.get_num_threads(),
-        "configs": [{"name": c.name, "loss": c.loss, "network": c.network, "kernel_size": c.kernel_size, "iterations": c.iterations} for c in configs],
+        "configs": [{"name": c.name, "loss": c.loss, "network": c.network, "kernel_size": c.kernel_size, "iterations": c.iterations,
+                     "loss_settings": c.settings, "network_settings": net_cfg[c.network], "parameters": params.get(c.name)} for c in configs],
+        "class_weights": [float(v) for v in class_weights(all_train, spec["num_classes"])],
         "load_seconds": load_seconds,
+        "part_seconds": part_seconds,
         "total_seconds": time.perf_counter() - t_start,
         # load + every run's own training/evaluation time: the cost of one uninterrupted comparison
-        "compute_seconds": load_seconds + sum(float(r["seconds"]) for r in runs),
+        "compute_seconds": load_seconds + sum(part_seconds.values()),
         "reused_runs": reused,
     }
-    return write_report(Path(output_dir), per_case_rows, runs, settings, train_voxels=_class_volumes(train["label"], spec))
+    return write_report(out, per_case_rows, run_log, settings, train_voxels=_class_volumes(all_train, spec), selection_rows=selection_rows)
 
 
 def _slug(name: str) -> str:
     """File-name-safe form of a configuration name (``"CWCD k2 i1"`` -> ``"cwcd_k2_i1"``)."""
-    return "".join(ch if ch.isalnum() else "_" for ch in name.lower()).strip("_")
+    return "_".join("".join(ch if ch.isalnum() else " " for ch in name.lower()).split())
 
 
 def _load_run(path: Path, ident: dict[str, Any]) -> dict[str, Any] | None:
-    """A finished run saved by an earlier invocation, if it was made with exactly ``ident``
-    (configuration, seed, budget, data cases); ``None`` otherwise (missing, other settings, unreadable)."""
-    import json
-    import math
-
+    """A finished run saved by an earlier invocation, if it was made with exactly ``ident``;
+    ``None`` otherwise (missing, other settings, unreadable)."""
     try:
         rec = json.loads(path.read_text())
     except (OSError, ValueError):
@@ -592,14 +559,14 @@ def _load_run(path: Path, ident: dict[str, Any]) -> dict[str, Any] | None:
 
     rec["_reused"] = True
     rec["final_loss"], rec["seconds"] = nan(rec.get("final_loss")), nan(rec.get("seconds"))
-    rec["per_case"] = {
-        case: {s: {k: (nan(v) if k != "label_voxels" else v) for k, v in r.items()} for s, r in recs.items()}
-        for case, recs in rec["per_case"].items()
+    rec["per_epoch"] = {
+        e: {case: {s: {k: nan(v) for k, v in r.items()} for s, r in recs.items()} for case, recs in pc.items()}
+        for e, pc in rec["per_epoch"].items()
     }
     return rec
 
 
-def _class_volumes(labels: torch.Tensor, spec: dict[str, Any]) -> dict[str, float]:
+def _class_volumes(labels: torch.Tensor, spec: Mapping[str, Any]) -> dict[str, float]:
     """Mean fraction of the (resampled) volume each evaluated structure occupies in training labels."""
     n_vox = labels[0].numel()
     if spec["regions"]:
@@ -607,4 +574,3 @@ def _class_volumes(labels: torch.Tensor, spec: dict[str, Any]) -> dict[str, floa
     else:
         groups = {spec["class_names"][c]: [c] for c in range(1, spec["num_classes"])}
     return {k: float(torch.isin(labels, torch.tensor(v)).sum()) / labels.shape[0] / n_vox for k, v in groups.items()}
-

@@ -35,6 +35,7 @@ __all__ = [
     "segmentation_metrics",
     "summarize_cases",
     "find_cases",
+    "pair_cases",
     "load_label_map",
     "evaluate_folders",
     "plot_per_class_bars",
@@ -44,7 +45,10 @@ __all__ = [
 METRICS = ("dice", "hd95", "assd")
 _NIFTI = (".nii.gz", ".nii")
 _ITK = (".mha", ".mhd", ".nrrd")
-_SUFFIXES = ("_seg", "_pred", "_prediction", "_label", "_labels", "_gt", "_trans")
+_PRED_SUFFIXES = ("_seg", "_pred", "_prediction", "_trans")
+_LABEL_SUFFIXES = ("_seg", "_label", "_labels", "_gt")
+_SUFFIXES = tuple(dict.fromkeys(_PRED_SUFFIXES + _LABEL_SUFFIXES))
+_IGNORED_SUFFIXES = ("_contour",)
 
 
 def _structures(
@@ -197,45 +201,111 @@ def _strip_ext(name: str) -> tuple[str, str] | None:
     return None
 
 
-def _case_name(stem: str) -> str:
-    for s in _SUFFIXES:
+def _split_case(stem: str, suffixes: Sequence[str] = _SUFFIXES) -> tuple[str, str]:
+    """``(case id, suffix)``: the stem without one trailing suffix of ``suffixes`` (or ``""``)."""
+    for s in suffixes:
         if stem.endswith(s) and len(stem) > len(s):
-            return stem[: -len(s)]
-    return stem
+            return stem[: -len(s)], s
+    return stem, ""
 
 
-def find_cases(folder: str | os.PathLike, pattern: str | None = None) -> dict[str, Path]:
-    """Map case name -> image file for every NIfTI (``.nii``, ``.nii.gz``) or ITK (``.mha``,
-    ``.mhd``, ``.nrrd``) file under ``folder`` (recursively, so MONAI ``SaveImage`` sub-folders
-    work). The case name is the file name without extension and without one trailing
-    ``_seg``/``_pred``/``_prediction``/``_label``/``_labels``/``_gt``/``_trans`` suffix.
+def _case_name(stem: str) -> str:
+    return _split_case(stem)[0]
+
+
+def _image_files(root: Path, pattern: str | None) -> list[Path]:
+    """Supported image files under ``root`` (``pattern`` or recursive), without hidden files and
+    contour maps (``*_contour.nii.gz`` written by ``monai-cwcd contours``)."""
+    out = []
+    for f in sorted(root.glob(pattern) if pattern else root.rglob("*")):
+        split = _strip_ext(f.name)
+        if split is None or f.name.startswith(".") or split[0].endswith(_IGNORED_SUFFIXES) or not f.is_file():
+            continue
+        out.append(f)
+    return out
+
+
+def find_cases(folder: str | os.PathLike, pattern: str | None = None, role: str = "any") -> dict[str, Path]:
+    """Map case id -> image file for the NIfTI (``.nii``, ``.nii.gz``) or ITK (``.mha``, ``.mhd``,
+    ``.nrrd``) files under ``folder`` (recursively, so MONAI ``SaveImage`` sub-folders work).
+
+    The case id is the file name without extension and without one trailing suffix. Hidden files
+    and contour maps (``*_contour.*``, written by ``monai-cwcd contours``) are never cases. With
+    ``role="prediction"``, when some files carry a prediction suffix (``_seg``, ``_pred``,
+    ``_prediction``, ``_trans``, as MONAI ``SaveImage`` writes them) only those are predictions; the
+    other files of the folder are ignored. With ``role="label"`` the suffixes are ``_seg``,
+    ``_label``, ``_labels``, ``_gt``, so ``BraTS2021_00000_seg.nii.gz`` is case
+    ``BraTS2021_00000`` and its modality files are cases of their own, that no prediction matches.
 
     Args:
         folder: folder to search.
         pattern: glob pattern relative to ``folder`` (e.g. ``"*_seg.nii.gz"``). Defaults to
             ``None`` (every supported file, recursively).
+        role: ``"prediction"``, ``"label"`` or ``"any"`` (every known suffix). Defaults to ``"any"``.
 
     Raises:
         ValueError: the folder does not exist, holds no supported file, or two files map to the
-            same case name.
+            same case id.
     """
+    suffixes = {"prediction": _PRED_SUFFIXES, "label": _LABEL_SUFFIXES, "any": _SUFFIXES}[role]
     root = Path(folder)
     if not root.is_dir():
         raise ValueError(f"folder {str(root)!r} does not exist or is not a directory.")
-    files = sorted(root.glob(pattern) if pattern else root.rglob("*"))
+    files = [(f, *_split_case(_strip_ext(f.name)[0], suffixes)) for f in _image_files(root, pattern)]
+    if role == "prediction" and any(suffix for _, _, suffix in files):
+        files = [entry for entry in files if entry[2]]
     cases: dict[str, Path] = {}
-    for f in files:
-        split = _strip_ext(f.name)
-        if split is None or not f.is_file() or f.name.startswith("."):
-            continue
-        case = _case_name(split[0])
+    for f, case, _ in files:
         if case in cases:
-            raise ValueError(f"files {str(cases[case])!r} and {str(f)!r} both map to case {case!r}.")
+            raise ValueError(
+                f"files {str(cases[case])!r} and {str(f)!r} both map to case {case!r}; pass the folder that holds"
+                " only one of them, or --pattern."
+            )
         cases[case] = f
     if not cases:
         what = f"matching {pattern!r}" if pattern else "(.nii, .nii.gz, .mha, .mhd, .nrrd)"
         raise ValueError(f"folder {str(root)!r} holds no image file {what}.")
     return cases
+
+
+def pair_cases(
+    pred_dir: str | os.PathLike, label_dir: str | os.PathLike, pattern: str | None = None
+) -> tuple[dict[str, tuple[Path, Path]], list[str]]:
+    """Pair each prediction of ``pred_dir`` with the label of the same case id in ``label_dir``
+    (see :func:`find_cases`; ``amos_0001_seg.nii.gz`` <-> ``amos_0001.nii.gz``).
+
+    Labels without a prediction are left out (a label folder may hold the whole dataset); a
+    prediction without a label is an error.
+
+    Returns:
+        ``({case: (prediction, label)}, [cases of label_dir without prediction])``.
+
+    Raises:
+        ValueError: see :func:`find_cases`; a prediction whose case has no label (one line naming the
+            file, the case id and the label folder).
+    """
+    preds = find_cases(pred_dir, pattern, role="prediction")
+    root = Path(label_dir)
+    if not root.is_dir():
+        raise ValueError(f"folder {str(root)!r} does not exist or is not a directory.")
+    labels: dict[str, list[Path]] = {}
+    for f in _image_files(root, pattern):
+        labels.setdefault(_split_case(_strip_ext(f.name)[0], _LABEL_SUFFIXES)[0], []).append(f)
+    pairs = {}
+    for case, pred in sorted(preds.items()):
+        found = labels.get(case, [])
+        if not found:
+            raise ValueError(
+                f"prediction {str(pred)!r} (case {case!r}) has no label in {str(root)!r}: expected {case}.nii.gz,"
+                f" {case}_seg.nii.gz or .mha ({len(preds)} predictions, {len(labels)} label files)."
+            )
+        if len(found) > 1:
+            raise ValueError(
+                f"files {str(found[0])!r} and {str(found[1])!r} both map to case {case!r}; pass the folder that holds"
+                " only one of them, or --pattern."
+            )
+        pairs[case] = (pred, found[0])
+    return pairs, sorted(set(labels) - set(preds))
 
 
 def load_label_map(path: str | os.PathLike) -> tuple[torch.Tensor, tuple[float, ...]]:
@@ -364,8 +434,10 @@ def evaluate_folders(
 ) -> dict[str, Any]:
     """Score a folder of predicted class-index maps against a folder of labels.
 
-    Files are matched by case name (see :func:`find_cases`); every label must have a prediction and
-    vice versa. Writes, atomically, into ``output_dir``: ``per_case.csv`` (one row per case and
+    Files are paired by case id (see :func:`pair_cases`): every prediction needs a label; labels
+    without a prediction (the rest of a dataset's label folder) are left out and counted in
+    ``settings["labels_without_prediction"]``; contour maps and files that are not predictions are
+    ignored. Writes, atomically, into ``output_dir``: ``per_case.csv`` (one row per case and
     structure: ``case, structure, dice, hd95, assd, label_voxels, pred_voxels``),
     ``summary.json`` (:func:`summarize_cases` plus the settings) and ``per_class.png``. Nothing is
     written if any input is bad.
@@ -385,7 +457,8 @@ def evaluate_folders(
             its parent (:func:`dataset_label_names`), else ``class_<i>``.
         spacing_aware: distances in physical units from the label header spacing (the prediction's
             spacing must match). Defaults to ``True``.
-        pattern: glob pattern selecting files in both folders. Defaults to ``None`` (all supported).
+        pattern: glob pattern selecting files in both folders. Defaults to ``None`` (all supported,
+            paired by case id).
         include_background: also score class 0. Defaults to ``False``.
         regions: score label unions instead of classes, e.g. BraTS ``{"TC": [1, 4], "WT": [1, 2,
             4], "ET": [4]}``. Defaults to ``None``.
@@ -394,23 +467,13 @@ def evaluate_folders(
         the summary dict also written to ``summary.json``.
 
     Raises:
-        ValueError: empty or missing folder, a case without counterpart, an unreadable file, a
+        ValueError: empty or missing folder, a prediction without label, an unreadable file, a
             prediction/label shape or spacing mismatch, a label value >= ``num_classes``; the
             message names the file(s).
     """
-    preds, labels = find_cases(pred_dir, pattern), find_cases(label_dir, pattern)
-    missing_pred = sorted(set(labels) - set(preds))
-    missing_label = sorted(set(preds) - set(labels))
-    if missing_pred:
-        raise ValueError(
-            f"no prediction in {str(pred_dir)!r} for label(s) {[str(labels[c]) for c in missing_pred][:5]}"
-            f" ({len(missing_pred)} missing)."
-        )
-    if missing_label:
-        raise ValueError(
-            f"no label in {str(label_dir)!r} for prediction(s) {[str(preds[c]) for c in missing_label][:5]}"
-            f" ({len(missing_label)} missing)."
-        )
+    pairs, unpredicted = pair_cases(pred_dir, label_dir, pattern)
+    preds = {case: p for case, (p, _) in pairs.items()}
+    labels = {case: g for case, (_, g) in pairs.items()}
     if class_names is None and not regions:  # the dataset's own structure names, else class_<i>
         class_names = dataset_label_names(label_dir)
         if class_names is not None and num_classes is None:
@@ -456,6 +519,7 @@ def evaluate_folders(
     summary["settings"] = {
         "pred_dir": str(pred_dir),
         "label_dir": str(label_dir),
+        "labels_without_prediction": len(unpredicted),
         "num_classes": int(num_classes),
         "spacing_aware": bool(spacing_aware),
         "include_background": bool(include_background),

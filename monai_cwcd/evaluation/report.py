@@ -3,16 +3,24 @@
 Everything here is computed from the per-case rows of :func:`~monai_cwcd.evaluation.compare_losses`;
 the Markdown tables are rendered from the CSV files on disk (never edited by hand).
 
-Statistics: per configuration and seed, the mean over held-out cases and structures (NaN = structure
-absent and not predicted, skipped) is the seed's score; tables report mean and sample std (ddof=1)
-of the seed scores. The paired Wilcoxon signed-rank test (``scipy.stats.wilcoxon``, two-sided)
-compares each configuration with the reference ``CWCD`` row over per-case-per-structure DSC pairs,
-each DSC averaged over the seeds first.
+Statistics (per budget, "matched" and "selected"):
+
+- score of a row: per seed, the mean DSC over test cases and structures (NaN = structure absent
+  and not predicted, skipped); tables give mean and sample std (ddof=1) over seeds;
+- detection rate: the fraction of (seed, case, structure) with a non-empty label whose prediction
+  overlaps it (DSC > 0); HD95 and ASSD are averaged over those detected structures only (a missed
+  structure has no surface distance; it counts in the detection rate, not as an "image diagonal");
+- paired test: two-sided Wilcoxon signed-rank (``scipy.stats.wilcoxon``) over independent units =
+  test cases, each case's value being its DSC averaged over structures and seeds; the number of
+  units is reported with each p-value (with fewer than 6 units no two-sided p can reach 0.05);
+- collapsed row: mean DSC < ``collapse_dsc`` with at least half of the structures at mean DSC
+  < 0.05; collapsed rows are shown and flagged but left out of the "gain over baselines" averages.
 """
 
 from __future__ import annotations
 
 import csv
+import json
 import math
 import os
 import shutil
@@ -37,12 +45,19 @@ __all__ = [
 ]
 
 REFERENCE = "CWCD"
-PER_CASE_HEADER = ["config", "seed", "case", "structure", "dice", "hd95", "assd", "label_voxels"]
+PER_CASE_HEADER = ["budget", "config", "seed", "case", "structure", "dice", "hd95", "assd", "label_voxels", "pred_voxels"]
 RESULTS_HEADER = [
-    "config", "network", "loss", "kernel_size", "iterations", "seeds", "dsc_mean", "dsc_std", "hd95_mean",
-    "hd95_std", "assd_mean", "assd_std", "delta_dsc_vs_cwcd", "wilcoxon_p", "n_pairs", "seconds_per_run",
+    "budget", "config", "network", "loss", "kernel_size", "iterations", "parameters", "learning_rate", "epochs", "seeds",
+    "dsc_mean", "dsc_std", "detection_rate", "false_positives", "hd95_detected_mean", "hd95_detected_std",
+    "assd_detected_mean", "assd_detected_std", "reference", "delta_dsc", "wilcoxon_p", "n_units", "collapsed",
+    "seconds_per_run", "loss_settings",
 ]
-STRUCT_HEADER = ["config", "structure", "volume_fraction", "dsc_mean", "dsc_std", "hd95_mean", "assd_mean"]
+STRUCT_HEADER = ["budget", "config", "structure", "volume_fraction", "dsc_mean", "dsc_std", "detection_rate", "hd95_detected", "assd_detected"]
+NETWORK_HEADER = [
+    "budget", "network", "parameters", "dsc_dice_ce", "dsc_cwcd", "delta_dsc", "wilcoxon_p", "n_units",
+    "hd95_dice_ce", "hd95_cwcd", "delta_hd95", "assd_dice_ce", "assd_cwcd", "delta_assd", "detection_dice_ce", "detection_cwcd",
+]
+SELECTION_HEADER = ["config", "learning_rate", "epochs", "val_dsc", "val_cases"]
 
 
 def _mean_std(values: Sequence[float]) -> tuple[float, float]:
@@ -53,10 +68,18 @@ def _mean_std(values: Sequence[float]) -> tuple[float, float]:
     return float(v.mean()), float(v.std(ddof=1)) if v.size > 1 else 0.0
 
 
-def _wilcoxon(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
-    """Two-sided paired Wilcoxon p over the non-NaN pairs (1.0 when all differences are 0)."""
+def _nanmean(a: np.ndarray, axis: Any = None) -> Any:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN slices -> NaN, intended
+        return np.nanmean(a, axis=axis)
+
+
+def paired_wilcoxon(x: Sequence[float], y: Sequence[float]) -> tuple[float, int]:
+    """Two-sided paired Wilcoxon signed-rank p over the units where both values are finite, and
+    the number of those units (p = 1.0 when all differences are 0, NaN with no unit)."""
     from scipy.stats import wilcoxon
 
+    x, y = np.asarray(x, dtype=float), np.asarray(y, dtype=float)
     ok = ~(np.isnan(x) | np.isnan(y))
     x, y = x[ok], y[ok]
     if x.size == 0:
@@ -66,79 +89,140 @@ def _wilcoxon(x: np.ndarray, y: np.ndarray) -> tuple[float, int]:
     return float(wilcoxon(x, y).pvalue), int(x.size)
 
 
+def reference_of(config: str, network: str) -> str:
+    """The CWCD row a row is compared with: ``CWCD`` for U-Net rows, ``CWCD [net]`` otherwise."""
+    return REFERENCE if network == "unet" else f"{REFERENCE} [{network}]"
+
+
+class _Values:
+    """value[budget][config][metric] as arrays (seed, case, structure)."""
+
+    def __init__(self, rows: Sequence[Sequence[Any]], seeds: Sequence[int]) -> None:
+        self.structures = list(dict.fromkeys(r[4] for r in rows))
+        self.cases = list(dict.fromkeys(r[3] for r in rows))
+        self.seeds = list(seeds)
+        si = {s: i for i, s in enumerate(self.seeds)}
+        ci = {c: i for i, c in enumerate(self.cases)}
+        ti = {t: i for i, t in enumerate(self.structures)}
+        self.val: dict[tuple[str, str], dict[str, np.ndarray]] = {}
+        shape = (len(self.seeds), len(self.cases), len(self.structures))
+        for r in rows:
+            key = (r[0], r[1])
+            if key not in self.val:
+                self.val[key] = {m: np.full(shape, np.nan) for m in ("dice", "hd95", "assd", "label_voxels", "pred_voxels")}
+            for j, m in enumerate(("dice", "hd95", "assd", "label_voxels", "pred_voxels")):
+                self.val[key][m][si[int(r[2])], ci[r[3]], ti[r[4]]] = float(r[5 + j])
+
+    def get(self, budget: str, config: str) -> dict[str, np.ndarray] | None:
+        return self.val.get((budget, config))
+
+
+def _row_stats(v: Mapping[str, np.ndarray]) -> dict[str, Any]:
+    present = v["label_voxels"] > 0
+    detected = present & (v["dice"] > 0)
+    seeds = v["dice"].shape[0]
+    out: dict[str, Any] = {}
+    out["dsc_seed"] = [float(_nanmean(v["dice"][s])) for s in range(seeds)]
+    out["dsc_mean"], out["dsc_std"] = _mean_std(out["dsc_seed"])
+    out["detection_rate"] = float(detected.sum() / present.sum()) if present.any() else float("nan")
+    out["false_positives"] = int(((v["label_voxels"] == 0) & (v["pred_voxels"] > 0)).sum())
+    for m in ("hd95", "assd"):
+        per_seed = [float(_nanmean(np.where(detected[s], v[m][s], np.nan))) for s in range(seeds)]
+        out[f"{m}_detected_mean"], out[f"{m}_detected_std"] = _mean_std(per_seed)
+    out["per_case"] = _nanmean(_nanmean(v["dice"], 2), 0) if v["dice"].size else np.array([])
+    per_struct = _nanmean(v["dice"], (0, 1))
+    finite = per_struct[~np.isnan(per_struct)]
+    out["low_structures"] = float((finite < 0.05).mean()) if finite.size else float("nan")
+    return out
+
+
 def write_report(
     output_dir: Path,
     per_case_rows: Sequence[Sequence[Any]],
     runs: Sequence[Mapping[str, Any]],
     settings: Mapping[str, Any],
     train_voxels: Mapping[str, float],
+    selection_rows: Sequence[Sequence[Any]] = (),
 ) -> dict[str, Any]:
-    """Write ``per_case.csv``, ``results.csv``, ``per_structure.csv``, ``results.md``, the PNG plots and
-    ``comparison.json`` (settings, runs, claims) into ``output_dir``; return the JSON content."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", RuntimeWarning)  # nanmean of all-NaN slices -> NaN, intended
-        return _write_report(Path(output_dir), per_case_rows, runs, settings, train_voxels)
-
-
-def _write_report(output_dir, per_case_rows, runs, settings, train_voxels):  # noqa: ANN001, ANN202
+    """Write ``per_case.csv``, ``results.csv``, ``per_structure.csv``, ``networks.csv``,
+    ``selection.csv``, ``configs.json``, ``results.md``, the PNG plots and ``comparison.json``
+    into ``output_dir``; return the JSON content."""
+    output_dir = Path(output_dir)
     write_csv(output_dir / "per_case.csv", PER_CASE_HEADER, per_case_rows)
+    write_csv(output_dir / "selection.csv", SELECTION_HEADER, selection_rows)
+    write_json(output_dir / "configs.json", settings["configs"])
     configs = [c["name"] for c in settings["configs"]]
     meta = {c["name"]: c for c in settings["configs"]}
-    seeds = list(settings["seeds"])
-    structures: list[str] = []
-    for r in per_case_rows:
-        if r[3] not in structures:
-            structures.append(r[3])
-    cases = sorted({r[2] for r in per_case_rows})
-    # value[config][metric][seed, case, structure]
-    index = {(r[0], r[1], r[2], r[3]): r for r in per_case_rows}
-    val: dict[str, dict[str, np.ndarray]] = {}
-    for c in configs:
-        val[c] = {}
-        for mi, m in ((4, "dice"), (5, "hd95"), (6, "assd")):
-            a = np.full((len(seeds), len(cases), len(structures)), np.nan)
-            for si, s in enumerate(seeds):
-                for ci, case in enumerate(cases):
-                    for ti, t in enumerate(structures):
-                        row = index.get((c, s, case, t))
-                        if row is not None:
-                            a[si, ci, ti] = float(row[mi])
-            val[c][m] = a
-    seconds = {c: float(np.mean([r["seconds"] for r in runs if r["config"] == c])) for c in configs}
-    ref = val.get(REFERENCE)
-    rows, struct_rows = [], []
-    for c in configs:
-        seed_scores = {m: [float(np.nanmean(val[c][m][si])) for si in range(len(seeds))] for m in ("dice", "hd95", "assd")}
-        d_mean, d_std = _mean_std(seed_scores["dice"])
-        h_mean, h_std = _mean_std(seed_scores["hd95"])
-        a_mean, a_std = _mean_std(seed_scores["assd"])
-        if ref is not None and c != REFERENCE:
-            with np.errstate(all="ignore"):
-                x, y = np.nanmean(val[c]["dice"], 0).ravel(), np.nanmean(ref["dice"], 0).ravel()
-            p, n = _wilcoxon(x, y)
-            delta = d_mean - _mean_std([float(np.nanmean(ref["dice"][si])) for si in range(len(seeds))])[0]
-        else:
-            p, n, delta = float("nan"), 0, float("nan") if ref is None else 0.0
-        m = meta[c]
-        contour = m["loss"] in ("CWCE", "SDL", "CWCD")
-        rows.append([
-            c, m["network"], m["loss"], m["kernel_size"] if contour else "", m["iterations"] if contour else "",
-            len(seeds), d_mean, d_std, h_mean, h_std, a_mean, a_std, delta, p, n, seconds[c],
-        ])
-        for ti, t in enumerate(structures):
-            with np.errstate(all="ignore"):
-                per_seed = [float(np.nanmean(val[c]["dice"][si, :, ti])) for si in range(len(seeds))]
-            sm, ss = _mean_std(per_seed)
-            hm = float(np.nanmean(val[c]["hd95"][:, :, ti])) if np.any(~np.isnan(val[c]["hd95"][:, :, ti])) else float("nan")
-            am = float(np.nanmean(val[c]["assd"][:, :, ti])) if np.any(~np.isnan(val[c]["assd"][:, :, ti])) else float("nan")
-            struct_rows.append([c, t, float(train_voxels.get(t, float("nan"))), sm, ss, hm, am])
+    chosen = settings.get("selection", {}).get("chosen", {})
+    budgets = [b for b in ("matched", "selected") if any(r[0] == b for r in per_case_rows)]
+    values = _Values(per_case_rows, settings["seeds"])
+    seconds = {c: float(np.mean([r["seconds"] for r in runs if r["config"] == c] or [float("nan")])) for c in configs}
+    collapse = float(settings.get("collapse_dsc", 0.3))
+    rows, struct_rows, net_rows = [], [], []
+    stats: dict[tuple[str, str], dict[str, Any]] = {}
+    for b in budgets:
+        for c in configs:
+            v = values.get(b, c)
+            if v is not None:
+                stats[(b, c)] = _row_stats(v)
+        for c in configs:
+            if (b, c) not in stats:
+                continue
+            st, m = stats[(b, c)], meta[c]
+            ref = reference_of(c, m["network"])
+            if c != ref and (b, ref) in stats:
+                p, n = paired_wilcoxon(st["per_case"], stats[(b, ref)]["per_case"])
+                delta = st["dsc_mean"] - stats[(b, ref)]["dsc_mean"]
+            else:
+                p, n, delta = float("nan"), 0, float("nan") if c != ref else 0.0
+            collapsed = bool(st["dsc_mean"] < collapse and st["low_structures"] >= 0.5)
+            contour = m["loss"] in ("CWCE", "SDL", "CWCD")
+            lr, ep = (settings["learning_rate"], settings["epochs"]) if b == "matched" else (
+                chosen.get(c, {}).get("learning_rate"), chosen.get(c, {}).get("epochs"))
+            rows.append([
+                b, c, m["network"], m["loss"], m["kernel_size"] if contour else "", m["iterations"] if contour else "",
+                m.get("parameters") or "", lr, ep, len(settings["seeds"]), st["dsc_mean"], st["dsc_std"], st["detection_rate"],
+                st["false_positives"], st["hd95_detected_mean"], st["hd95_detected_std"], st["assd_detected_mean"],
+                st["assd_detected_std"], ref, delta, p, n, "yes" if collapsed else "no", seconds[c],
+                json.dumps(m.get("loss_settings", {}), sort_keys=True),
+            ])
+            v = values.get(b, c)
+            for ti, t in enumerate(values.structures):
+                d = v["dice"][:, :, ti]
+                sm, ss = _mean_std([float(_nanmean(d[s])) for s in range(d.shape[0])])
+                present = v["label_voxels"][:, :, ti] > 0
+                det = present & (d > 0)
+                hd = float(_nanmean(np.where(det, v["hd95"][:, :, ti], np.nan))) if det.any() else float("nan")
+                asd = float(_nanmean(np.where(det, v["assd"][:, :, ti], np.nan))) if det.any() else float("nan")
+                struct_rows.append([b, c, t, float(train_voxels.get(t, float("nan"))), sm, ss,
+                                    float(det.sum() / present.sum()) if present.any() else float("nan"), hd, asd])
+        for net in settings.get("networks", {}):
+            base, cw = ("Dice+CE", REFERENCE) if net == "unet" else (f"Dice+CE [{net}]", f"{REFERENCE} [{net}]")
+            if (b, base) not in stats or (b, cw) not in stats:
+                continue
+            s0, s1 = stats[(b, base)], stats[(b, cw)]
+            p, n = paired_wilcoxon(s1["per_case"], s0["per_case"])
+            net_rows.append([
+                b, net, meta[cw].get("parameters") or "", s0["dsc_mean"], s1["dsc_mean"], s1["dsc_mean"] - s0["dsc_mean"], p, n,
+                s0["hd95_detected_mean"], s1["hd95_detected_mean"], s1["hd95_detected_mean"] - s0["hd95_detected_mean"],
+                s0["assd_detected_mean"], s1["assd_detected_mean"], s1["assd_detected_mean"] - s0["assd_detected_mean"],
+                s0["detection_rate"], s1["detection_rate"],
+            ])
     write_csv(output_dir / "results.csv", RESULTS_HEADER, rows)
     write_csv(output_dir / "per_structure.csv", STRUCT_HEADER, struct_rows)
+    write_csv(output_dir / "networks.csv", NETWORK_HEADER, net_rows)
     results = _read_csv(output_dir / "results.csv")
     per_struct = _read_csv(output_dir / "per_structure.csv")
-    plot_dsc_gain_vs_volume(per_struct, output_dir / "dsc_gain_vs_volume.png")
-    plot_per_class_dsc(per_struct, output_dir / "per_class_dsc.png")
-    claims = compute_claims(results, per_struct, quick=bool(settings.get("quick")))
+    networks = _read_csv(output_dir / "networks.csv")
+    main = "selected" if "selected" in budgets else "matched"
+    main_struct = [p for p in per_struct if p["budget"] == main]
+    collapsed = {r["config"] for r in results if r["budget"] == main and r["collapsed"] == "yes"}
+    plot_dsc_gain_vs_volume(main_struct, output_dir / "dsc_gain_vs_volume.png", exclude=collapsed)
+    plot_per_class_dsc(main_struct, output_dir / "per_class_dsc.png")
+    claims = []
+    for b in budgets:
+        claims += compute_claims([r for r in results if r["budget"] == b], [p for p in per_struct if p["budget"] == b],
+                                 networks=[r for r in networks if r["budget"] == b], quick=bool(settings.get("quick")), budget=b)
     doc = {"settings": dict(settings), "runs": list(runs), "claims": claims}
     write_json(output_dir / "comparison.json", doc)
     write_text(output_dir / "results.md", results_markdown(output_dir))
@@ -164,82 +248,119 @@ def _fmt(v: Any, digits: int = 3) -> str:
     if isinstance(v, float):
         if math.isnan(v):
             return "–"
-        return f"{v:.{digits}f}"
+        return f"{v:.{digits}f}" if abs(v) >= 10 ** -digits or v == 0 else f"{v:.2g}"
     return str(v)
 
 
+def _int(v: Any) -> str:
+    return "–" if isinstance(v, float) and math.isnan(v) else str(int(v))
+
+
 def results_markdown(output_dir: str | os.PathLike) -> str:
-    """The result tables in Markdown, rendered from ``results.csv`` and ``per_structure.csv``."""
+    """The result tables in Markdown, rendered from the CSV files of ``output_dir``."""
     output_dir = Path(output_dir)
     res = _read_csv(output_dir / "results.csv")
     per = _read_csv(output_dir / "per_structure.csv")
-    lines = [
-        "| Configuration | Network | (k, it) | DSC mean ± std | HD95 mean ± std | ASSD mean ± std | ΔDSC vs CWCD | Wilcoxon p vs CWCD | pairs | s/run |",
-        "|---|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in res:
-        kit = f"({int(r['kernel_size'])}, {int(r['iterations'])})" if not math.isnan(r["kernel_size"]) else "–"
-        lines.append(
-            f"| {r['config']} | {r['network']} | {kit} | {_fmt(r['dsc_mean'])} ± {_fmt(r['dsc_std'])} | "
-            f"{_fmt(r['hd95_mean'], 2)} ± {_fmt(r['hd95_std'], 2)} | {_fmt(r['assd_mean'], 2)} ± {_fmt(r['assd_std'], 2)} | "
-            f"{_fmt(r['delta_dsc_vs_cwcd'])} | {_fmt(r['wilcoxon_p'])} | {int(r['n_pairs'])} | {_fmt(r['seconds_per_run'], 1)} |"
-        )
-    structs = list(dict.fromkeys(p["structure"] for p in per))
-    configs = list(dict.fromkeys(p["config"] for p in per))
-    vol = {p["structure"]: p["volume_fraction"] for p in per}
-    dsc = {(p["config"], p["structure"]): (p["dsc_mean"], p["dsc_std"]) for p in per}
-    lines += ["", "Per-structure DSC (mean ± std over seeds); structures sorted by volume fraction:", ""]
-    order = sorted(structs, key=lambda s: -vol[s] if not math.isnan(vol[s]) else 0)
-    lines.append("| Configuration | " + " | ".join(order) + " |")
-    lines.append("|---|" + "---|" * len(order))
-    lines.append("| volume fraction (%) | " + " | ".join(_fmt(100 * vol[s], 2) for s in order) + " |")
-    for c in configs:
-        lines.append(f"| {c} | " + " | ".join(f"{_fmt(dsc[(c, s)][0], 2)}±{_fmt(dsc[(c, s)][1], 2)}" for s in order) + " |")
-    return "\n".join(lines) + "\n"
+    nets = _read_csv(output_dir / "networks.csv")
+    sel = _read_csv(output_dir / "selection.csv")
+    lines: list[str] = []
+    for b in dict.fromkeys(r["budget"] for r in res):
+        title = "matched budget (the same learning rate and epochs for every row)" if b == "matched" else (
+            "selected budget (each row's learning rate and epochs chosen on validation cases drawn from the training cases)")
+        lines += [f"#### Loss comparison, {title}", "",
+                  "| Configuration | Network | (k, it) | params | lr | epochs | DSC mean ± std | detected | HD95 detected | "
+                  "ASSD detected | ΔDSC vs ref | p (cases) | units | collapsed | s/run |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+        for r in (r for r in res if r["budget"] == b):
+            kit = f"({int(r['kernel_size'])}, {int(r['iterations'])})" if not math.isnan(r["kernel_size"]) else "–"
+            ref = "" if r["reference"] == REFERENCE else f" ({r['reference']})"
+            lines.append(
+                f"| {r['config']} | {r['network']} | {kit} | {_int(r['parameters'])} | {_fmt(r['learning_rate'], 4)} | {_int(r['epochs'])} | "
+                f"{_fmt(r['dsc_mean'])} ± {_fmt(r['dsc_std'])} | {_fmt(r['detection_rate'], 2)} | "
+                f"{_fmt(r['hd95_detected_mean'], 2)} ± {_fmt(r['hd95_detected_std'], 2)} | "
+                f"{_fmt(r['assd_detected_mean'], 2)} ± {_fmt(r['assd_detected_std'], 2)} | {_fmt(r['delta_dsc'])}{ref} | "
+                f"{_fmt(r['wilcoxon_p'])} | {int(r['n_units'])} | {'**yes**' if r['collapsed'] == 'yes' else 'no'} | {_fmt(r['seconds_per_run'], 1)} |"
+            )
+        rows_b = [n for n in nets if n["budget"] == b]
+        if len(rows_b) > 1:  # a table of one network is not a model-independence table
+            lines += ["", f"#### Model independence ({b} budget): Dice+CE vs CWCD per network", "",
+                      "| Network | params | DSC Dice+CE | DSC CWCD | ΔDSC | p (cases) | units | HD95 Dice+CE / CWCD | "
+                      "ASSD Dice+CE / CWCD | detected Dice+CE / CWCD |", "|---|---|---|---|---|---|---|---|---|---|"]
+            for n in rows_b:
+                lines.append(
+                    f"| {n['network']} | {_int(n['parameters'])} | {_fmt(n['dsc_dice_ce'])} | {_fmt(n['dsc_cwcd'])} | {_fmt(n['delta_dsc'])} | "
+                    f"{_fmt(n['wilcoxon_p'])} | {int(n['n_units'])} | {_fmt(n['hd95_dice_ce'], 2)} / {_fmt(n['hd95_cwcd'], 2)} | "
+                    f"{_fmt(n['assd_dice_ce'], 2)} / {_fmt(n['assd_cwcd'], 2)} | {_fmt(n['detection_dice_ce'], 2)} / {_fmt(n['detection_cwcd'], 2)} |"
+                )
+            deltas = np.array([n["delta_dsc"] for n in rows_b], dtype=float)
+            p, k = paired_wilcoxon(deltas, np.zeros_like(deltas))
+            lines += ["", f"Mean ΔDSC over {len(rows_b)} networks: {_fmt(float(_nanmean(deltas)))} "
+                      f"({int((deltas > 0).sum())} of {len(rows_b)} improved; Wilcoxon over networks p = {_fmt(p)}, {k} units)."]
+        per_b = [p for p in per if p["budget"] == b]
+        structs = list(dict.fromkeys(p["structure"] for p in per_b))
+        configs = list(dict.fromkeys(p["config"] for p in per_b))
+        vol = {p["structure"]: p["volume_fraction"] for p in per_b}
+        dsc = {(p["config"], p["structure"]): (p["dsc_mean"], p["dsc_std"]) for p in per_b}
+        order = sorted(structs, key=lambda s: -vol[s] if not math.isnan(vol[s]) else 0)
+        lines += ["", f"Per-structure DSC ({b} budget; mean ± std over seeds), structures by volume fraction:", "",
+                  "| Configuration | " + " | ".join(order) + " |", "|---|" + "---|" * len(order),
+                  "| volume fraction (%) | " + " | ".join(_fmt(100 * vol[s], 2) for s in order) + " |"]
+        for c in configs:
+            lines.append(f"| {c} | " + " | ".join(f"{_fmt(dsc[(c, s)][0], 2)}±{_fmt(dsc[(c, s)][1], 2)}" for s in order) + " |")
+        lines.append("")
+    if sel:
+        lines += ["#### Budget selection (validation DSC, first seed; the test cases are not used)", "",
+                  "| Configuration | lr | epochs | validation DSC | validation cases |", "|---|---|---|---|---|"]
+        lines += [f"| {s['config']} | {_fmt(s['learning_rate'], 4)} | {int(s['epochs'])} | {_fmt(s['val_dsc'])} | {int(s['val_cases'])} |" for s in sel]
+        lines.append("")
+    return "\n".join(lines)
 
 
-def _baselines(per_struct: Sequence[Mapping[str, Any]]) -> list[str]:
-    return [c for c in dict.fromkeys(p["config"] for p in per_struct) if not str(c).startswith("CWCD")]
+def _baselines(per_struct: Sequence[Mapping[str, Any]], exclude: Sequence[str] = ()) -> list[str]:
+    return [c for c in dict.fromkeys(p["config"] for p in per_struct)
+            if not str(c).startswith(REFERENCE) and "[" not in str(c) and c not in exclude]
 
 
-def _gains(per_struct: Sequence[Mapping[str, Any]]) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
-    """Structures, their volume fractions and CWCD-minus-baseline DSC per structure per baseline."""
+def _gains(per_struct: Sequence[Mapping[str, Any]], exclude: Sequence[str] = ()) -> tuple[list[str], np.ndarray, dict[str, np.ndarray]]:
+    """Structures, their volume fractions and CWCD-minus-baseline DSC per structure per (non-collapsed) baseline."""
     structs = list(dict.fromkeys(p["structure"] for p in per_struct))
     dsc = {(p["config"], p["structure"]): p["dsc_mean"] for p in per_struct}
-    vol = np.array([next(p["volume_fraction"] for p in per_struct if p["structure"] == s) for s in structs])
-    gains = {b: np.array([dsc.get((REFERENCE, s), np.nan) - dsc[(b, s)] for s in structs]) for b in _baselines(per_struct)}
+    vol = np.array([next(p["volume_fraction"] for p in per_struct if p["structure"] == s) for s in structs], dtype=float)
+    gains = {b: np.array([dsc.get((REFERENCE, s), np.nan) - dsc[(b, s)] for s in structs]) for b in _baselines(per_struct, exclude)}
     return structs, vol, gains
 
 
-def plot_dsc_gain_vs_volume(per_struct: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
-    """Journal Fig. 8 analogue: DSC gain of CWCD over each baseline (and their mean) per structure
-    against the structure's volume fraction (log scale)."""
+def plot_dsc_gain_vs_volume(per_struct: Sequence[Mapping[str, Any]], path: str | os.PathLike, exclude: Sequence[str] = ()) -> Path:
+    """Journal Fig. 8 analogue: DSC gain of CWCD over each (non-collapsed) baseline and their mean
+    per structure against the structure's volume fraction (log scale)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    structs, vol, gains = _gains(per_struct)
+    structs, vol, gains = _gains(per_struct, exclude)
     fig, ax = plt.subplots(figsize=(7.5, 4.5))
     x = np.where(vol > 0, vol, np.nan) * 100
     for b, g in gains.items():
         ax.scatter(x, 100 * g, s=12, alpha=0.5, label=f"vs {b}")
     if gains:
-        mean_gain = 100 * np.nanmean(np.stack(list(gains.values())), 0)
+        mean_gain = 100 * _nanmean(np.stack(list(gains.values())), 0)
         ax.plot(x, mean_gain, "k*", ms=10, label="mean over baselines")
         for xi, yi, s in zip(x, mean_gain, structs):
             if not (np.isnan(xi) or np.isnan(yi)):
                 ax.annotate(s, (xi, yi), fontsize=7, xytext=(3, 3), textcoords="offset points")
     ax.axhline(0, color="grey", lw=0.8)
-    finite = [g for g in gains.values() if np.any(np.isfinite(g) & np.isfinite(x))]
-    if finite:
+    if any(np.any(np.isfinite(g) & np.isfinite(x)) for g in gains.values()):
         ax.set_xscale("log")
     else:
-        ax.text(0.5, 0.5, f"no {REFERENCE} row or no structure volumes: nothing to compare", ha="center", transform=ax.transAxes)
+        ax.text(0.5, 0.5, f"no {REFERENCE} row, no non-collapsed baseline\nor no structure volumes: nothing to compare",
+                ha="center", transform=ax.transAxes)
     ax.set_xlabel("structure volume fraction (%, log)")
     ax.set_ylabel("DSC gain of CWCD (percentage points)")
-    ax.set_title("DSC gain vs structure volume (journal Fig. 8 analogue)")
-    ax.legend(fontsize=6, ncol=2)
+    note = f"\n{len(exclude)} collapsed row(s) left out (flagged in the results table)" if exclude else ""
+    ax.set_title("DSC gain vs structure volume (journal Fig. 8 analogue)" + note, fontsize=9)
+    if gains:
+        ax.legend(fontsize=6, ncol=2)
     return save_figure(fig, path)
 
 
@@ -256,7 +377,7 @@ def plot_per_class_dsc(per_struct: Sequence[Mapping[str, Any]], path: str | os.P
     configs = list(dict.fromkeys(p["config"] for p in per_struct))
     dsc = {(p["config"], p["structure"]): p["dsc_mean"] for p in per_struct}
     a = np.array([[dsc[(c, s)] for s in structs] for c in configs], dtype=float)
-    fig, ax = plt.subplots(figsize=(1.0 + 0.55 * len(structs), 1.0 + 0.38 * len(configs)))
+    fig, ax = plt.subplots(figsize=(2.0 + 0.55 * len(structs), 1.0 + 0.38 * len(configs)))
     im = ax.imshow(np.nan_to_num(a), vmin=0, vmax=1, cmap="viridis", aspect="auto")
     for i in range(a.shape[0]):
         for j in range(a.shape[1]):
@@ -288,8 +409,7 @@ def plot_contour_settings(path: str | os.PathLike, size: int = 12) -> Path:
     fig, axes = plt.subplots(1, len(settings), figsize=(3 * len(settings), 3.2))
     for ax, (k, it) in zip(axes, settings):
         c = label_contour(lab, spatial_dims=2, kernel_size=k, iterations=it) & (lab > 0)
-        img = lab.numpy() * 1.0 + c.numpy() * 1.0
-        ax.imshow(img, cmap="magma", vmin=0, vmax=2)
+        ax.imshow(lab.numpy() * 1.0 + c.numpy() * 1.0, cmap="magma", vmin=0, vmax=2)
         ax.set_title(f"kernel {k}, iterations {it}\n{int(c.sum())} contour px")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -302,33 +422,49 @@ def _verdict(cond: bool | None) -> str:
 
 
 def compute_claims(
-    results: Sequence[Mapping[str, Any]], per_struct: Sequence[Mapping[str, Any]], quick: bool = False, alpha: float = 0.05
+    results: Sequence[Mapping[str, Any]],
+    per_struct: Sequence[Mapping[str, Any]],
+    networks: Sequence[Mapping[str, Any]] = (),
+    quick: bool = False,
+    alpha: float = 0.05,
+    budget: str = "matched",
 ) -> list[dict[str, Any]]:
-    """Verdicts on the papers' claims, computed from the measured numbers.
+    """Verdicts on the papers' claims (and the reviewers' questions), computed from one budget's rows.
 
-    Each claim: ``{"claim", "source", "verdict" ("yes"/"no"/"n/a"), "significant", "evidence"}``;
-    "yes" means the measured direction agrees, ``significant`` that the Wilcoxon p < ``alpha``.
+    Each claim: ``{"claim", "source", "budget", "verdict" ("yes"/"no"/"n/a"), "significant",
+    "evidence"}``; "yes" means the measured direction agrees, ``significant`` that the paired test
+    over test cases gives p < ``alpha``. A comparison with a collapsed row says so in its evidence.
     """
     by = {r["config"]: r for r in results}
     claims: list[dict[str, Any]] = []
 
+    def add(claim: str, source: str, verdict: str, significant: bool | None, evidence: str) -> None:
+        claims.append({"claim": claim, "source": source, "budget": budget, "verdict": verdict, "significant": significant, "evidence": evidence})
+
     def cmp(a: str, b: str, claim: str, source: str) -> None:
         if a not in by or b not in by:
-            claims.append({"claim": claim, "source": source, "verdict": "n/a", "significant": None, "evidence": "not run"})
+            add(claim, source, "n/a", None, "not run")
             return
         da, db = by[a]["dsc_mean"], by[b]["dsc_mean"]
-        p = by[b]["wilcoxon_p"] if a == REFERENCE else (by[a]["wilcoxon_p"] if b == REFERENCE else float("nan"))
+        ref_a, ref_b = by[a]["reference"], by[b]["reference"]
+        p, n = float("nan"), 0
+        if ref_b == a:
+            p, n = by[b]["wilcoxon_p"], int(by[b]["n_units"])
+        elif ref_a == b:
+            p, n = by[a]["wilcoxon_p"], int(by[a]["n_units"])
         better = bool(da > db)
         ev = f"{a} {da:.3f} ± {by[a]['dsc_std']:.3f} vs {b} {db:.3f} ± {by[b]['dsc_std']:.3f}"
         if not math.isnan(p):
-            ev += f", Wilcoxon p = {p:.3g}"
-        claims.append({
-            "claim": claim, "source": source, "verdict": _verdict(better),
-            "significant": None if math.isnan(p) else bool(better and p < alpha), "evidence": ev,
-        })
+            ev += f", Wilcoxon p = {p:.3g} over {n} cases"
+        for c in (a, b):
+            if by[c].get("collapsed") == "yes":
+                ev += f"; {c} collapsed"
+        add(claim, source, _verdict(better), None if math.isnan(p) else bool(better and p < alpha), ev)
 
-    for b, src in (("GDL", "journal Table IV"), ("DWCE", "journal Table IV"), ("Dice+CE", "journal Table IV"),
-                   ("CE", "journal Table II"), ("CWCE", "journal Table II"), ("SDL", "journal Table II")):
+    for b, src in (("GDL", "journal Table IV"), ("GDL (simple)", "journal Table IV (working GDL)"), ("GDL+CE", "journal Table IV (working GDL)"),
+                   ("DWCE", "journal Table IV"), ("Dice+CE", "journal Table IV"), ("CE", "journal Table II"),
+                   ("CWCE", "journal Table II"), ("SDL", "journal Table II"),
+                   ("Dice+CE (class-weighted)", "class reweighting (issue 11)")):
         cmp(REFERENCE, b, f"CWCD mean DSC > {b}", src)
     cmp("CWCE", "CE", "CWCE mean DSC > CE (contour weighting helps CE)", "journal Table II")
     cmp("SDL", "Dice", "SDL mean DSC > Dice (contour separation helps Dice)", "journal Table II")
@@ -336,26 +472,30 @@ def compute_claims(
     if len(its) >= 2:
         its.sort()
         best = max(its, key=lambda t: t[1])
-        claims.append({
-            "claim": "thinnest contour (iterations 1) gives the best CWCD DSC", "source": "journal Table I",
-            "verdict": _verdict(best[0] == its[0][0]), "significant": None,
-            "evidence": ", ".join(f"k3 i{int(i)}: {d:.3f}" for i, d in its),
-        })
+        add("thinnest contour (iterations 1) gives the best CWCD DSC", "journal Table I", _verdict(best[0] == its[0][0]), None,
+            ", ".join(f"k3 i{int(i)}: {d:.3f}" for i, d in its))
     cmp("CWCD", "CWCD k2 i1", "CWCD (3, 1) mean DSC > CWCD (2, 1)", "our kernel choice vs journal Table I")
-    cmp("CWCD (PDANet)", REFERENCE, "PDANet + CWCD mean DSC > U-Net + CWCD", "journal Tables III/V")
-    structs, vol, gains = _gains(per_struct)
+    cmp(f"{REFERENCE} [pdanet]", REFERENCE, "PDANet + CWCD mean DSC > U-Net + CWCD", "journal Tables III/V")
+    if len(networks) > 1:
+        deltas = np.array([n["delta_dsc"] for n in networks], dtype=float)
+        p, k = paired_wilcoxon(deltas, np.zeros_like(deltas))
+        mean = float(_nanmean(deltas))
+        add("CWCD improves DSC over each network's Dice+CE (model independence)", "journal Table V, Fig. 9",
+            _verdict(bool(mean > 0)) if k else "n/a", None if k < 2 else bool(mean > 0 and p < alpha),
+            f"mean ΔDSC {mean:+.3f} over {len(networks)} networks ({int((deltas > 0).sum())} improved), Wilcoxon over networks p = {p:.3g}")
+    collapsed = [r["config"] for r in results if r.get("collapsed") == "yes"]
+    structs, vol, gains = _gains(per_struct, collapsed)
     if gains and len(structs) >= 3:
         from scipy.stats import spearmanr
 
-        mean_gain = np.nanmean(np.stack(list(gains.values())), 0)
+        mean_gain = _nanmean(np.stack(list(gains.values())), 0)
         ok = ~(np.isnan(mean_gain) | np.isnan(vol) | (vol <= 0))
-        if ok.sum() >= 3:
+        if ok.sum() >= 3 and np.ptp(mean_gain[ok]) > 0:
             rho, p = spearmanr(np.log(vol[ok]), mean_gain[ok])
-            claims.append({
-                "claim": "the smaller the structure, the larger the DSC gain of CWCD (negative rank correlation)",
-                "source": "journal Fig. 8", "verdict": _verdict(bool(rho < 0)), "significant": bool(rho < 0 and p < alpha),
-                "evidence": f"Spearman rho(volume, mean gain over {len(gains)} baselines) = {rho:.2f}, p = {p:.3g}, {int(ok.sum())} structures",
-            })
+            left = f"; collapsed rows left out: {', '.join(collapsed)}" if collapsed else ""
+            add("the smaller the structure, the larger the DSC gain of CWCD (negative rank correlation)", "journal Fig. 8",
+                _verdict(bool(rho < 0)), bool(rho < 0 and p < alpha),
+                f"Spearman rho(volume, mean gain over {len(gains)} baselines) = {rho:.2f}, p = {p:.3g}, {int(ok.sum())} structures{left}")
     if quick:
         for c in claims:
             c["verdict"] = "n/a (quick run)"
@@ -363,92 +503,117 @@ def compute_claims(
     return claims
 
 
+def _display_source(source: str) -> str:
+    """A data folder as shown on the page: relative to the cache (``$MONAI_CWCD_CACHE/...``), or its
+    name, never a machine's absolute path."""
+    from monai_cwcd.data.synthetic import default_cache_root
+
+    root = Path(default_cache_root()).resolve()
+    try:
+        return "$MONAI_CWCD_CACHE/" + Path(source).resolve().relative_to(root).as_posix()
+    except ValueError:
+        return Path(source).name if Path(source).is_absolute() else source
+
+
+def _part_markdown(title: str, output_dir: Path, rel: str, figures: bool) -> list[str]:
+    doc = json.loads((output_dir / "comparison.json").read_text())
+    s = doc["settings"]
+    sel = s.get("selection", {})
+    nets = ", ".join(f"{n} {json.dumps(v)}" for n, v in s.get("networks", {}).items())
+    lines = [
+        f"## {title}",
+        "",
+        f"- data: `{s['dataset']}` ({'synthetic, ' if s.get('synthetic') else ''}`{_display_source(s['source'])}`); protocol: {s.get('protocol', '')}; "
+        f"{s['num_train']} training and {s['num_test']} test cases/units, z-score normalised, resampled to "
+        f"{' x '.join(map(str, s['spatial_size']))} voxels; {s['num_classes']} classes incl. background.",
+    ]
+    if s.get("label_note"):
+        lines.append(f"- labels: {s['label_note']}")
+    lines += [
+        f"- networks (CPU widths): {nets}.",
+        f"- every Dice-family loss with `include_background={s.get('include_background')}`; each row's full loss settings are in "
+        "`configs.json` and the `loss_settings` column of `results.csv`.",
+        f"- matched budget: Adam lr {s['learning_rate']}, {s['epochs']} epochs, batch {s['batch_size']}, no augmentation, last-epoch model; "
+        f"seeds {s['seeds']} (same initial weights and case order for every row under a given seed).",
+        "- selected budget: " + (
+            f"lr from {sel['lr_grid']} and epochs from {sel['epoch_grid']} by the mean DSC of {sel['val_cases']} validation cases drawn from "
+            f"the training cases (seed {sel['seed']}); the test cases are never used for it." if sel.get("enabled") else "not run."),
+        "- evaluation: full-volume argmax; MONAI DSC, HD95 and symmetric ASSD (mm of the resampled grid). Detection rate = share "
+        "of present structures the prediction overlaps; HD95/ASSD are averaged over detected structures only.",
+        "- statistics: mean ± sample std over seeds; two-sided paired Wilcoxon over test cases (each case: DSC averaged over "
+        "structures and seeds), the number of units is given; a row with mean DSC < "
+        f"{s.get('collapse_dsc', 0.3)} and at least half of its structures below 0.05 is flagged collapsed and left out of "
+        "the gain averages and the Fig. 8 analogue.",
+        f"- compute: {s['compute_seconds'] / 60:.1f} min on {s['device']} with {s['torch_threads']} torch threads "
+        f"(selection {s['part_seconds']['selection'] / 60:.1f} min, matched {s['part_seconds']['matched'] / 60:.1f} min, "
+        f"selected {s['part_seconds']['selected'] / 60:.1f} min, loading {s['load_seconds']:.0f} s)"
+        + (f"; {s['reused_runs']} runs reused from an interrupted invocation" if s.get("reused_runs") else "") + ".",
+        "",
+        results_markdown(output_dir),
+    ]
+    if figures:
+        lines += [f"![DSC gain vs volume]({rel}/dsc_gain_vs_volume.png)", "", f"![per-class DSC]({rel}/per_class_dsc.png)", ""]
+    lines += ["#### Claims on this data", "", "| Claim | Source | Budget | Agrees | Significant (p < 0.05) | Evidence |",
+              "|---|---|---|---|---|---|"]
+    for c in doc["claims"]:
+        sig = "–" if c["significant"] is None else ("yes" if c["significant"] else "no")
+        lines.append(f"| {c['claim']} | {c['source']} | {c['budget']} | {c['verdict']} | {sig} | {c['evidence']} |")
+    agree = [c for c in doc["claims"] if c["verdict"] == "yes"]
+    lines += ["", f"Agrees: {len(agree)} of {len(doc['claims'])} claims, {sum(1 for c in agree if c['significant'])} of them "
+              "significant. Did not hold: " + ("; ".join(f"{c['claim']} ({c['budget']})" for c in doc["claims"] if c["verdict"] == "no") or "none") + ".", ""]
+    return lines
+
+
 def write_results_doc(
-    output_dir: str | os.PathLike,
+    output_dir: str | os.PathLike | Mapping[str, str | os.PathLike],
     docs_path: str | os.PathLike = "docs/results.md",
     figures_dir: str | os.PathLike | None = None,
     command: str = "",
+    notes: Sequence[str] = (),
 ) -> Path:
-    """Write ``docs/results.md`` from a finished comparison in ``output_dir``: settings, runtime,
-    the generated tables, the plots (copied next to the doc) and the computed claims verdicts."""
-    import json
+    """Write ``docs/results.md`` from finished comparisons: for each part its settings, compute
+    time, tables, paired tests and claims; the plots of the first part are copied next to the doc.
 
-    output_dir, docs_path = Path(output_dir), Path(docs_path)
+    Args:
+        output_dir: one comparison folder, or ``{part title: folder}`` in page order.
+        docs_path: the page. Defaults to ``"docs/results.md"``.
+        figures_dir: where the PNGs go. Defaults to ``None`` (``<docs dir>/results``).
+        command: the command that regenerates the page. Defaults to ``""``.
+        notes: paragraphs added after the header (e.g. what a one-subject experiment can show).
+            Defaults to ``()``.
+    """
+    parts = dict(output_dir) if isinstance(output_dir, Mapping) else {"Loss comparison": output_dir}
+    docs_path = Path(docs_path)
     figures_dir = Path(figures_dir) if figures_dir else docs_path.parent / "results"
-    doc = json.loads((output_dir / "comparison.json").read_text())
-    s = doc["settings"]
     figures_dir.mkdir(parents=True, exist_ok=True)
+    first = Path(next(iter(parts.values())))
     for name in ("dsc_gain_vs_volume.png", "per_class_dsc.png"):
-        shutil.copyfile(output_dir / name, figures_dir / (".tmp_" + name))
+        shutil.copyfile(first / name, figures_dir / (".tmp_" + name))
         os.replace(figures_dir / (".tmp_" + name), figures_dir / name)
     plot_contour_settings(figures_dir / "contour_settings.png")
     rel = os.path.relpath(figures_dir, docs_path.parent)
-    runs = doc["runs"]
-    total_min = s["total_seconds"] / 60
-    compute_min = s.get("compute_seconds", s["total_seconds"]) / 60
-    reused = int(s.get("reused_runs", 0))
-    reuse_note = (
-        f"; {reused} of the runs were finished by an earlier, interrupted invocation of the same command and "
-        f"reused (this invocation took {total_min:.1f} min of wall time)" if reused else ""
-    )
+    total = sum(json.loads((Path(d) / "comparison.json").read_text())["settings"]["compute_seconds"] for d in parts.values())
     lines = [
-        "# Loss comparison on synthetic data (generated)",
+        "# Evidence: loss comparison, model independence and real anatomy (generated)",
         "",
         "<!-- GENERATED by benchmarks/compare_losses.py (monai_cwcd.evaluation.report.write_results_doc); do not edit. -->",
         "",
-        "## How this was produced",
-        "",
         f"Command: `{command or 'python benchmarks/compare_losses.py'}`",
         "",
-        f"- dataset: `{s['dataset']}` ({'synthetic, ' if s.get('synthetic') else ''}`{s['dataset_dir']}`), "
-        f"{s['num_train']} training and {s['num_test']} held-out test cases, every case z-score normalised and "
-        f"resampled to {' x '.join(map(str, s['spatial_size']))} voxels; {s['num_classes']} classes incl. background;",
-        f"- networks: MONAI UNet channels {tuple(s['unet_channels'])}, strides 2, BatchNorm, ReLU; PDANet features "
-        f"{tuple(s['pdanet_features'])} (CWCD row only);",
-        f"- training: Adam lr {s['learning_rate']}, {s['epochs']} epochs, batch {s['batch_size']}, no augmentation, last-epoch model; "
-        f"seeds {s['seeds']} (same initial weights and case order for every loss under a given seed);",
-        f"- evaluation: full-volume argmax, MONAI DSC / HD95 / symmetric ASSD in mm of the resampled grid; "
-        "a structure absent from label and prediction is skipped, a missed one scores DSC 0 and HD95 = ASSD = image diagonal;",
-        "- statistics: mean ± sample std over seeds of the per-seed mean over cases and structures; "
-        "Wilcoxon signed-rank (two-sided) vs the CWCD (3, 1) U-Net row over per-case-per-structure DSC pairs "
-        "(each DSC averaged over the seeds first);",
-        f"- runtime: {compute_min:.1f} min of compute for {len(runs)} runs on {s['device']} with {s['torch_threads']} torch threads "
-        f"(data loading {s['load_seconds']:.0f} s plus each run's own training and evaluation time; "
-        f"the time of one uninterrupted comparison){reuse_note}.",
+        "Compute time of each part (2 CPU cores unless stated in the part):",
         "",
-        "## Results",
-        "",
-        results_markdown(output_dir),
-        "",
-        f"![DSC gain vs volume]({rel}/dsc_gain_vs_volume.png)",
-        "",
-        f"![per-class DSC]({rel}/per_class_dsc.png)",
-        "",
-        "## The papers' claims on this data",
-        "",
-        "| Claim | Source | Agrees | Significant (p < 0.05) | Evidence |",
-        "|---|---|---|---|---|",
+        "| Part | compute (min) |",
+        "|---|---|",
     ]
-    for c in doc["claims"]:
-        sig = "–" if c["significant"] is None else ("yes" if c["significant"] else "no")
-        lines.append(f"| {c['claim']} | {c['source']} | {c['verdict']} | {sig} | {c['evidence']} |")
-    agree = [c for c in doc["claims"] if c["verdict"] == "yes"]
-    sig = [c for c in agree if c["significant"]]
+    for title, d in parts.items():
+        s = json.loads((Path(d) / "comparison.json").read_text())["settings"]
+        lines.append(f"| {title} | {s['compute_seconds'] / 60:.1f} |")
+    lines += [f"| total | {total / 60:.1f} |", ""]
+    for n in notes:
+        lines += [n, ""]
+    for i, (title, d) in enumerate(parts.items()):
+        lines += _part_markdown(title, Path(d), rel, figures=i == 0)
     lines += [
-        "",
-        f"Supported (same direction): {len(agree)} of {len(doc['claims'])} claims, {len(sig)} of them significant. "
-        "Not supported: " + (", ".join(c["claim"] for c in doc["claims"] if c["verdict"] != "yes") or "none") + ".",
-        "",
-        "## Why the synthetic setting may differ from the real datasets",
-        "",
-        "- The synthetic structures are smooth blobs with distinct intensities: their boundaries are easier than real "
-        "organ boundaries (partial volume, low contrast to neighbours), which is where contour weighting is meant to help.",
-        "- The volumes are tiny (resampled to a CPU-sized grid) and the schedule is a few minutes per run instead of "
-        "hundreds of epochs on 64 x 320 x 320 crops, so all losses are compared far from convergence; the ranking of "
-        "losses early in training need not match the ranking at convergence.",
-        "- Few held-out cases and three seeds: small differences are within seed noise, see the std and the p-values.",
-        "- No augmentation, no sliding-window inference and no validation-based checkpoint selection, unlike the papers.",
-        "",
         "## Contour settings",
         "",
         "The journal paper uses an erosion kernel of size 2 (Table I). With an even box the erosion is not centred "

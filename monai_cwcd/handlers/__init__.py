@@ -3,7 +3,7 @@ checkpoints with best-metric bookkeeping, per-class Dice, training curves."""
 
 from __future__ import annotations
 
-from monai_cwcd.handlers.checkpoint import AtomicCheckpointSaver
+from monai_cwcd.handlers.checkpoint import AtomicCheckpointSaver, load_checkpoint
 from monai_cwcd.handlers.contour_handoff import ContourHandoff
 from monai_cwcd.handlers.metrics import PerClassMeanDice, PresentStructureDiceMetric, StructureMetricsSaver
 from monai_cwcd.handlers.training_curves import TrainingCurvePlotter
@@ -18,6 +18,7 @@ __all__ = [
     "TrainingCurvePlotter",
     "atomic_write",
     "is_rank0",
+    "load_checkpoint",
 ]
 
 # reliability: non-finite guard, resume (issue 5)
@@ -27,3 +28,6 @@ __all__ += ["InputChannelsGuard", "NonFiniteError", "NonFiniteGuard"]
 from monai_cwcd.handlers.resume import ResumeCheckpointLoader, ResumeState  # noqa: E402
 
 __all__ += ["ResumeCheckpointLoader", "ResumeState"]
+from monai_cwcd.handlers.distributed import PaddedCaseMask  # noqa: E402
+
+__all__ += ["PaddedCaseMask"]

@@ -2,20 +2,149 @@
 
 from __future__ import annotations
 
+import importlib
 import io
 import logging
 import math
 import os
+import re
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import torch
 from ignite.engine import Engine, Events
 from monai.utils import is_scalar
 
 from monai_cwcd.handlers.utils import atomic_write, is_rank0
 
-__all__ = ["AtomicCheckpointSaver"]
+__all__ = ["AtomicCheckpointSaver", "load_checkpoint"]
+
+
+_ZIP_MAGIC = b"PK\x03\x04"
+_LEGACY_MAGIC = b"\x80\x02\x8a\x0a\x6c\xfc\x9c\x46\xf9\x20\x6a\xa8\x50\x19"  # pickle of torch's legacy magic number
+_NUMPY_SCALAR = {"numpy._core.multiarray.scalar", "numpy.core.multiarray.scalar"}
+_NUMPY_ARRAY = {"numpy._core.multiarray._reconstruct", "numpy.core.multiarray._reconstruct", "numpy.ndarray"}
+_TRUST_HINT = "torch.load(..., weights_only=False) would run the file's pickled code: use it only on files you trust"
+
+
+def _numpy_dtype_global(name: str) -> bool:
+    return name == "numpy.dtype" or name.startswith("numpy.dtypes.")
+
+
+def _resolve(name: str) -> Any:
+    module, _, attr = name.rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _numpy_scalar_paths(path: str, unsafe: list[str], limit: int = 3) -> list[str]:
+    """Where the numpy scalars sit in the checkpoint (``"checkpointer.best_metric"``), found by a load
+    that allows numpy scalars and dtypes only (the objects ``torch.load`` documents as safe to allow)."""
+    dtypes = getattr(np, "dtypes", None)  # a dtype unpickles through its class, e.g. numpy.dtypes.Float32DType
+    dtype_classes = [getattr(dtypes, n) for n in dir(dtypes) if n.endswith("DType") and n != "ObjectDType"]
+    try:
+        with torch.serialization.safe_globals([_resolve(n) for n in unsafe] + dtype_classes):
+            obj = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        return []
+    found: list[str] = []
+
+    def walk(o: Any, where: str) -> None:
+        if len(found) >= limit:
+            return
+        if isinstance(o, np.generic):
+            found.append(where or "<root>")
+        elif isinstance(o, Mapping):
+            for k, v in o.items():
+                walk(v, f"{where}.{k}" if where else str(k))
+        elif isinstance(o, (list, tuple)):
+            for i, v in enumerate(o):
+                walk(v, f"{where}[{i}]")
+
+    walk(obj, "")
+    return found
+
+
+def _refused_globals(path: str, error: Exception) -> list[str]:
+    """The globals ``weights_only`` loading refuses in ``path`` (all of them for a zip checkpoint)."""
+    try:
+        names = list(torch.serialization.get_unsafe_globals_in_checkpoint(path))
+    except Exception:
+        names = []
+    return names or re.findall(r"GLOBAL (\S+) was not an allowed global", str(error))
+
+
+def _first_sentence(error: Exception) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(error)).strip()
+    return re.split(r"(?<=\.)\s|\n", text, maxsplit=1)[0] if text else type(error).__name__
+
+
+def _load_error(path: str, error: Exception) -> str:
+    """One line naming the file and the real cause of a failed ``weights_only`` load, cause first."""
+    size = os.path.getsize(path)
+    with open(path, "rb") as f:
+        head = f.read(16)
+    if size == 0:
+        return (f"checkpoint {path} is empty (0 bytes): the save or copy that wrote it was interrupted; "
+                "use an earlier checkpoint or save it again.")
+    refused = _refused_globals(path, error) if "global" in str(error).lower() else []
+    if refused:
+        scalars = [n for n in refused if n in _NUMPY_SCALAR]
+        arrays = [n for n in refused if n in _NUMPY_ARRAY]
+        others = [n for n in refused if n not in _NUMPY_SCALAR and n not in _NUMPY_ARRAY and not _numpy_dtype_global(n)]
+        if scalars and not arrays and not others:
+            where = _numpy_scalar_paths(path, refused)
+            what = f"numpy scalars at {', '.join(where)}" if len(where) > 1 else "a numpy scalar" + (
+                f" at {where[0]}" if where else "")
+            return (f"checkpoint {path} holds {what}, which weights_only loading refuses; re-save it with "
+                    f"tensors / plain Python numbers (e.g. float(value)) in place of numpy scalars ({_TRUST_HINT}).")
+        if arrays and not others:
+            return (f"checkpoint {path} holds numpy arrays{' and scalars' if scalars else ''}, which weights_only "
+                    f"loading refuses; re-save it with torch.as_tensor(array) in place of arrays ({_TRUST_HINT}).")
+        return (f"checkpoint {path} holds objects of {sorted(others or refused)}, which weights_only loading "
+                "refuses; save state dicts of tensors, numbers, strings, lists and dicts only "
+                f"({_TRUST_HINT}).")
+    unreadable = isinstance(error, (OSError, EOFError)) or "PytorchStreamReader" in str(error)
+    if head.startswith(_ZIP_MAGIC) and unreadable:
+        return (f"checkpoint {path} is truncated or corrupt ({size} bytes; its zip archive cannot be read: "
+                f"{_first_sentence(error)}); use an earlier checkpoint or save it again.")
+    if head.startswith(_ZIP_MAGIC):  # a readable archive: the cause is elsewhere (e.g. map_location)
+        return f"checkpoint {path} cannot be loaded: {type(error).__name__}: {_first_sentence(error)}"
+    if not head.startswith(_LEGACY_MAGIC):
+        return (f"{path} is not a PyTorch checkpoint (it starts with {head[:12]!r}; torch.save writes a zip "
+                f"archive starting with {_ZIP_MAGIC!r}): {type(error).__name__}: {_first_sentence(error)}")
+    return (f"checkpoint {path} (legacy torch.save format) cannot be loaded, truncated or corrupt: "
+            f"{type(error).__name__}: {_first_sentence(error)}")
+
+
+def load_checkpoint(path: str | os.PathLike, map_location: Any = None) -> Any:
+    """``torch.load(path, map_location, weights_only=True)`` with errors that name the file and the
+    real cause first, in one line: missing, empty, truncated or corrupt file, not a PyTorch
+    checkpoint, or content that ``weights_only`` loading refuses (numpy scalars, located by key;
+    numpy arrays; other pickled classes, named).
+
+    Example:
+        >>> ckpt = load_checkpoint("runs/amos/model.pt", map_location="cpu")
+        >>> net.load_state_dict(ckpt["model"])
+
+    Args:
+        path: checkpoint file.
+        map_location: passed to ``torch.load``. Defaults to None.
+
+    Returns:
+        the loaded object (for our checkpoints a dict of state dicts).
+
+    Raises:
+        FileNotFoundError: ``path`` is not a file.
+        ValueError: the file cannot be loaded with ``weights_only=True``; the message says why.
+    """
+    path = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"checkpoint {path} does not exist.")
+    try:
+        return torch.load(path, map_location=map_location, weights_only=True)
+    except Exception as e:
+        raise ValueError(_load_error(path, e)) from e
 
 
 class AtomicCheckpointSaver:
@@ -163,7 +292,8 @@ class AtomicCheckpointSaver:
             return
         self.best_metric, self.best_metric_epoch = float(value), int(engine.state.epoch)
         path = self.save(self.key_metric_filename)
-        self.logger.info(f"saved best {name}={float(value):.4f} (epoch {self.best_metric_epoch}) to {path}")
+        if is_rank0():  # every rank keeps the bookkeeping, rank 0 writes and tells
+            self.logger.info(f"saved best {name}={float(value):.4f} (epoch {self.best_metric_epoch}) to {path}")
 
     def interval_completed(self, engine: Engine) -> None:
         """Save ``interval_filename`` (the latest state)."""
@@ -172,7 +302,8 @@ class AtomicCheckpointSaver:
     def completed(self, engine: Engine) -> None:
         """Save ``final_filename``."""
         path = self.save(self.final_filename)
-        self.logger.info(f"train completed, saved final checkpoint: {path}")
+        if is_rank0():
+            self.logger.info(f"train completed, saved final checkpoint: {path}")
 
     def save(self, filename: str) -> str:
         """Write ``{key: obj.state_dict()}`` (plus ``"checkpointer"``) to ``save_dir/filename``

@@ -13,6 +13,8 @@ import numpy as np
 import torch
 from ignite.engine import Engine, Events
 
+from monai_cwcd.handlers.checkpoint import load_checkpoint
+
 __all__ = ["ResumeState", "ResumeCheckpointLoader", "random_transforms"]
 
 
@@ -166,10 +168,12 @@ class ResumeCheckpointLoader:
       a missing checkpoint with ``enabled=True`` is an error that says so, not a fresh start;
     - ``map_location`` defaults to the engine's device (``engine.state.device``), so under DDP each
       rank loads onto its own GPU, never all onto ``cuda:0``;
-    - always ``torch.load(..., weights_only=True)``;
-    - clear errors: an unreadable or truncated file, a missing key, or a checkpoint of another
-      network (missing / unexpected parameter names, shape mismatches) raise ``ValueError`` naming
-      the file and the key;
+    - always ``torch.load(..., weights_only=True)`` (through :func:`load_checkpoint
+      <monai_cwcd.handlers.load_checkpoint>`);
+    - clear errors naming the file and the real cause first: an empty, truncated or corrupt file, a
+      file that is not a checkpoint, content ``weights_only`` refuses (e.g. a numpy scalar, with its
+      key), a missing key, or a checkpoint of another network (missing / unexpected parameter
+      names, shape mismatches) raise ``ValueError``;
     - the configured ``max_epochs`` is kept (so a schedule can be extended); a checkpoint already at
       or past it logs that there is nothing left to train.
 
@@ -230,10 +234,7 @@ class ResumeCheckpointLoader:
                 f"resume requested but the checkpoint {self.load_path} does not exist (nothing to resume; "
                 "run without --resume to start a new run, or point ckpt_dir at the run to resume)."
             )
-        try:
-            checkpoint = torch.load(self.load_path, map_location=map_location, weights_only=True)
-        except Exception as e:
-            raise ValueError(f"cannot load checkpoint {self.load_path} (truncated, corrupt or not a checkpoint): {e}") from e
+        checkpoint = load_checkpoint(self.load_path, map_location=map_location)
         if not isinstance(checkpoint, dict):
             raise ValueError(f"checkpoint {self.load_path} holds a {type(checkpoint).__name__}, expected a dict of states.")
         return checkpoint

@@ -10,16 +10,9 @@ import torch
 from monai.utils import LossReduction
 from torch.nn.modules.loss import _Loss
 
-from monai_cwcd.losses._utils import (
-    _plain,
-    as_class_weight,
-    check_activation,
-    check_non_negative,
-    dice_probs,
-    prepare_target,
-    reduce_loss,
-    weighted_ce,
-)
+from monai_cwcd.losses import functional as LF
+from monai_cwcd.losses._utils import as_class_weight, check_activation, check_non_negative, reduce_loss
+from monai_cwcd.losses.functional import _plain
 from monai_cwcd.transforms.functional import distance_weight_map, rrw_map
 
 __all__ = ["DistanceWeightedCELoss", "RegionWiseLoss"]
@@ -59,7 +52,9 @@ class DistanceWeightedCELoss(_Loss):
     of Ronneberger et al.'s U-Net; cited as DWCE by the journal and conference CWCD papers.) The
     cross-entropy and its normalisation are those of
     :class:`~monai_cwcd.losses.ContourWeightedCELoss` with the voxel weight ``w`` in place of
-    ``1 + lambda * contour``; ``sigmoid=True`` (or C == 1) gives per-channel BCE with logits, each
+    ``1 + lambda * contour`` (:func:`monai_cwcd.losses.functional.cross_entropy_stats` and
+    :func:`~monai_cwcd.losses.functional.normalise_cross_entropy`: PyTorch's weighted mean over the
+    batch, a class of weight 0 ignored, never 0/0); ``sigmoid=True`` (or C == 1) gives per-channel BCE with logits, each
     channel weighted by ``w``.
 
     Reduction: per sample, shape (B,) (with ``batch=True`` the sums run over the batch too: shape
@@ -125,7 +120,7 @@ class DistanceWeightedCELoss(_Loss):
         """
         owner = type(self).__name__
         with torch.autocast(device_type=_plain(input).device.type, enabled=False):
-            prep = prepare_target(
+            prep = LF.prepare_target(
                 input, target, to_onehot_y=self.to_onehot_y, sigmoid=self.sigmoid, need_one_hot=False, owner=owner
             )
             if weight_map is None:
@@ -135,7 +130,8 @@ class DistanceWeightedCELoss(_Loss):
                         label, prep.spatial_dims, w0=self.w0, sigma=self.sigma, multi_label=prep.index is None
                     )
             weight_map = _check_map(weight_map, prep.logits, (1,), owner)
-            return reduce_loss(weighted_ce(prep, weight_map, self.class_weight, self.batch), self.reduction)
+            num, den = LF.cross_entropy_stats(prep, weight_map, self.class_weight)
+            return reduce_loss(LF.normalise_cross_entropy(num, den, self.batch), self.reduction)
 
 
 class RegionWiseLoss(_Loss):
@@ -213,7 +209,7 @@ class RegionWiseLoss(_Loss):
         """
         owner = type(self).__name__
         with torch.autocast(device_type=_plain(input).device.type, enabled=False):
-            prep = prepare_target(input, target, to_onehot_y=False, sigmoid=False, need_one_hot=False, owner=owner)
+            prep = LF.prepare_target(input, target, to_onehot_y=False, sigmoid=False, need_one_hot=False, owner=owner)
             if weight_map is None:
                 with torch.no_grad():
                     if prep.index is not None:
@@ -221,7 +217,7 @@ class RegionWiseLoss(_Loss):
                     else:
                         weight_map = rrw_map(prep.dense, prep.spatial_dims, multi_label=True)
             weight_map = _check_map(weight_map, prep.logits, (prep.num_classes,), owner)
-            p, _ = dice_probs(prep, self.sigmoid, self.softmax, self.other_act)
+            p, _ = LF.activate(prep, self.sigmoid, self.softmax, self.other_act)
             f = p * weight_map
             if not self.include_background and f.shape[1] > 1:
                 f = f[:, 1:]

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import torch
 from monai.utils import LossReduction
@@ -32,8 +32,13 @@ class SeparableDiceLoss(ContourLossBase):
 
     ``squared_pred=True`` squares ``p`` and ``g`` in the denominators (the conference paper's eqs.
     4-5). ``pool_classes=True`` sums numerators and denominators over the classes before the ratio,
-    as the papers' code release does. An all-zero contour gives ``(1 - beta)`` times MONAI's
-    ``DiceLoss`` with the same flags (when ``smooth_nr == smooth_dr``). The prediction is the
+    as the papers' code release does. An empty set (an absent class, or an empty contour or
+    non-contour set) gives a ratio of 1 (a term of 0), also with ``smooth_nr = smooth_dr = 0`` where
+    the ratio would be 0/0: MONAI's value for an empty set under equal smoothing. So an all-zero
+    contour gives ``(1 - beta)`` times MONAI's ``DiceLoss`` with the same flags (when
+    ``smooth_nr == smooth_dr``), and with ``beta=0`` exactly MONAI's ``DiceLoss``. The
+    mathematics is :func:`monai_cwcd.losses.functional.separable_dice_stats` and
+    :func:`~monai_cwcd.losses.functional.separable_dice`. The prediction is the
     activation of ``input`` (``sigmoid`` / ``softmax`` / ``other_act``, as MONAI's ``DiceLoss``), then
     the target is one-hot encoded, then the background channel is dropped, in that order.
 
@@ -56,11 +61,19 @@ class SeparableDiceLoss(ContourLossBase):
         softmax: apply a softmax to ``input``. Defaults to False.
         other_act: another activation applied to ``input``, e.g. ``torch.tanh``. Defaults to None.
         squared_pred: squared ``p`` and ``g`` in the denominators. Defaults to False.
+        jaccard: each ratio is the Jaccard index (soft IoU) instead of Dice, as MONAI's
+            ``DiceLoss(jaccard=True)``: ``(num + smooth_nr) / (2 den - num + smooth_dr)``. Defaults to False.
         beta: weight of the contour term ``L_c``, in [0, 1]. Defaults to 0.5.
         kernel_size: side of the erosion box (``kernel_size=1`` gives an empty contour). Defaults to 3.
         iterations: number of erosions. Defaults to 1.
         edge_is_contour: the patch edge counts as a boundary (scipy's default border, the papers'
             released behaviour) when True. Defaults to False.
+        contour_width_mm: contour thickness in mm for the on-the-fly contour, instead of
+            ``kernel_size``/``iterations``: a number, one per spatial axis, or ``{class index: width}``
+            (see ``monai_cwcd.transforms.ContourWeightMap``); the spacing comes from a ``MetaTensor``
+            target's affine, else from ``spacing``. Defaults to None.
+        spacing: voxel spacing in mm (a number or one per spatial axis) for targets without an
+            affine. Defaults to None.
         pool_classes: sum numerators and denominators over classes before the ratio. Defaults to False.
         smooth_nr: added to each numerator. Defaults to 1e-5.
         smooth_dr: added to each denominator. Defaults to 1e-5.
@@ -75,6 +88,9 @@ class SeparableDiceLoss(ContourLossBase):
         ValueError: more than one of ``sigmoid``/``softmax``/``other_act``, ``beta`` outside [0, 1],
             ``kernel_size < 1``, ``iterations < 1``, a negative ``weight``, or in ``forward`` a shape
             mismatch between input/target/contour, class indices outside ``[0, C-1]`` or non-integral.
+            A negative or non-finite ``contour_width_mm``/``spacing``; in ``forward`` an on-the-fly
+            ``contour_width_mm`` contour for a target without affine and no ``spacing``, or a class
+            without a per-class width.
     """
 
     def __init__(
@@ -85,10 +101,13 @@ class SeparableDiceLoss(ContourLossBase):
         softmax: bool = False,
         other_act: Callable | None = None,
         squared_pred: bool = False,
+        jaccard: bool = False,
         beta: float = 0.5,
         kernel_size: int = 3,
         iterations: int = 1,
         edge_is_contour: bool = False,
+        contour_width_mm: float | Sequence[float] | Mapping[int, float | Sequence[float]] | None = None,
+        spacing: float | Sequence[float] | None = None,
         pool_classes: bool = False,
         smooth_nr: float = 1e-5,
         smooth_dr: float = 1e-5,
@@ -103,10 +122,13 @@ class SeparableDiceLoss(ContourLossBase):
             softmax=softmax,
             other_act=other_act,
             squared_pred=squared_pred,
+            jaccard=jaccard,
             beta=beta,
             kernel_size=kernel_size,
             iterations=iterations,
             edge_is_contour=edge_is_contour,
+            contour_width_mm=contour_width_mm,
+            spacing=spacing,
             pool_classes=pool_classes,
             smooth_nr=smooth_nr,
             smooth_dr=smooth_dr,

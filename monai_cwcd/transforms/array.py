@@ -8,6 +8,8 @@ metadata kept).
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 import torch
 from monai.config.type_definitions import NdarrayOrTensor
 from monai.data.meta_obj import get_track_meta
@@ -17,10 +19,13 @@ from monai.utils.type_conversion import convert_to_dst_type, convert_to_tensor
 
 from monai_cwcd.transforms.functional import (
     binary_contour,
+    check_contour_width,
+    check_spacing,
     compact_labels,
     distance_weight_map,
     erosion_window,
     label_contour,
+    resolve_spacing,
     rrw_map,
 )
 
@@ -120,6 +125,15 @@ class ContourWeightMap(Transform):
     ``edge_is_contour=True``): journal ``kernel_size=2, iterations=1``; conference
     ``kernel_size=3, iterations=6``.
 
+    Physical units (``contour_width_mm``, replaces ``kernel_size``/``iterations``): the contour is
+    ``w_a`` mm thick on every axis ``a``, i.e. ``r_a = floor(w_a / s_a + 1/2)`` voxels, one erosion by
+    the window ``[-r_a, r_a]`` (:func:`~monai_cwcd.transforms.functional.contour_radius`), with the
+    voxel spacing ``s`` taken from the affine of a ``MetaTensor`` input (as ``Spacingd`` left it) or,
+    for numpy / plain torch input, from ``spacing``. On an isotropic grid of spacing ``s``,
+    ``contour_width_mm = it * (k - 1) / 2 * s`` is exactly the voxel setting ``(k, it)`` for an odd
+    ``k`` (``(3, 1)`` is ``s`` mm). A mapping ``{class: width}`` gives every class its own thickness
+    (for binary masks: every channel), still computed in one sweep over the label.
+
     Example:
         >>> import numpy as np
         >>> label = np.zeros((1, 6, 6), dtype=np.int64); label[0, 1:5, 1:5] = 1
@@ -146,10 +160,20 @@ class ContourWeightMap(Transform):
             invent contours). Defaults to False.
         multi_label: treat a single-channel input as a binary mask instead of class indices.
             Defaults to False.
+        contour_width_mm: contour thickness in millimetres instead of ``kernel_size``/``iterations``:
+            a number, one per spatial axis, or a mapping ``{class index: number or per-axis}`` (one
+            entry per class of the label, or per channel of binary masks; JSON string keys are
+            accepted, see :func:`monai_cwcd.data.load_contour_widths`). Defaults to None (voxel
+            setting).
+        spacing: voxel spacing in mm (a number or one per spatial axis) for input without an affine
+            (numpy, plain torch); a ``MetaTensor``'s affine takes precedence (a warning is issued if
+            they differ). Defaults to None.
 
     Raises:
         ValueError: ``kernel_size < 1``, ``iterations < 1``, ``num_classes < 1``; the label is not
-            ``(C, H, W[, D])``; class indices are negative, non-integral or ``>= num_classes``.
+            ``(C, H, W[, D])``; class indices are negative, non-integral or ``>= num_classes``;
+            a negative or non-finite width; ``contour_width_mm`` for input that is no ``MetaTensor``
+            and no ``spacing``; a class (channel) of the label without a per-class width.
     """
 
     backend = [TransformBackends.TORCH, TransformBackends.NUMPY]
@@ -162,9 +186,13 @@ class ContourWeightMap(Transform):
         num_classes: int | None = None,
         edge_is_contour: bool = False,
         multi_label: bool = False,
+        contour_width_mm: float | Sequence[float] | Mapping[int, float | Sequence[float]] | None = None,
+        spacing: float | Sequence[float] | None = None,
     ) -> None:
         erosion_window(kernel_size, iterations)  # validates both
         _check_num_classes(num_classes)
+        self.contour_width_mm = check_contour_width(contour_width_mm)
+        self.spacing = check_spacing(spacing)
         self.kernel_size = int(kernel_size)
         self.iterations = int(iterations)
         self.per_class = bool(per_class)
@@ -183,15 +211,19 @@ class ContourWeightMap(Transform):
         """
         x, sdims = _as_label_tensor(img, type(self).__name__)
         args = (sdims, self.kernel_size, self.iterations, self.edge_is_contour)
+        kwargs = {}
+        if self.contour_width_mm is not None:
+            found = resolve_spacing(img, sdims, self.spacing, type(self).__name__)
+            kwargs = {"contour_width_mm": self.contour_width_mm, "spacing": found}
         if _is_index_map(x, self.multi_label):
             lab = _check_index_map(x, self.num_classes, type(self).__name__)
-            contour = label_contour(lab, *args)
+            contour = label_contour(lab, *args, **kwargs)
             if self.per_class:
                 num_classes = self.num_classes if self.num_classes is not None else int(lab.max()) + 1
                 classes = torch.arange(num_classes, device=x.device).view(-1, *([1] * sdims))
                 contour = contour & (lab == classes)
         else:
-            contour = binary_contour(x, *args)
+            contour = binary_contour(x, *args, **kwargs)
         return convert_to_dst_type(contour.to(torch.uint8), dst=img, dtype=torch.uint8)[0]
 
 

@@ -9,7 +9,7 @@ with ``mode="nearest"`` (contours) so it stays aligned with the label.
 
 from __future__ import annotations
 
-from collections.abc import Hashable, Mapping
+from collections.abc import Hashable, Mapping, Sequence
 from copy import deepcopy
 
 from monai.config import KeysCollection
@@ -96,6 +96,11 @@ class ContourWeightMapd(_DerivedMapd):
         edge_is_contour: treat the image edge as a boundary (scipy's default, the papers' code).
             Defaults to False.
         multi_label: treat a single-channel input as a binary mask. Defaults to False.
+        contour_width_mm: contour thickness in mm instead of ``kernel_size``/``iterations``: a number,
+            one per spatial axis, or ``{class index: width}`` (see :py:class:`ContourWeightMap`).
+            Defaults to None.
+        spacing: voxel spacing in mm for labels without an affine (a ``MetaTensor`` label's affine
+            takes precedence). Defaults to None.
         contour_key: output key, formatted with ``key``. Defaults to ``"{key}_contour"``.
         allow_missing_keys: don't raise if a key is missing. Defaults to False.
 
@@ -115,10 +120,14 @@ class ContourWeightMapd(_DerivedMapd):
         num_classes: int | None = None,
         edge_is_contour: bool = False,
         multi_label: bool = False,
+        contour_width_mm: float | Sequence[float] | Mapping[int, float | Sequence[float]] | None = None,
+        spacing: float | Sequence[float] | None = None,
         contour_key: str = "{key}_contour",
         allow_missing_keys: bool = False,
     ) -> None:
-        transform = ContourWeightMap(kernel_size, iterations, per_class, num_classes, edge_is_contour, multi_label)
+        transform = ContourWeightMap(
+            kernel_size, iterations, per_class, num_classes, edge_is_contour, multi_label, contour_width_mm, spacing
+        )
         super().__init__(keys, transform, contour_key, "contour_key", allow_missing_keys)
         self.contour_key = contour_key
 

@@ -16,6 +16,11 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 SHAPE = (24, 24, 16)
 NUM_CASES = 6
+NUM_TEST = 2
+TEST_AFFINES = (
+    np.array([[-1.2, 0, 0, 10.0], [0, 0.9, 0, -5.0], [0, 0, 1.5, 3.0], [0, 0, 0, 1]]),
+    np.array([[0, 1.1, 0, 0.0], [1.1, 0, 0, 2.0], [0, 0, 1.3, -4.0], [0, 0, 0, 1]]),
+)
 # tiny PDANet (required_multiple 32) and a patch that is a multiple of it
 TINY = {"patch_size": [32, 32, 32], "features": [4, 8, 16, 32]}
 
@@ -46,8 +51,17 @@ def write_amos(root: Path) -> Path:
         _nifti(_image(rng, lab), root / "imagesTr" / f"amos_{i:04d}.nii.gz")
         _nifti(lab, root / "labelsTr" / f"amos_{i:04d}.nii.gz")
         entries.append({"image": f"./imagesTr/amos_{i:04d}.nii.gz", "label": f"./labelsTr/amos_{i:04d}.nii.gz"})
+    # unlabelled test images (imagesTs/, dataset.json "test") on another grid: anisotropic, rotated axes, offset
+    tests = []
+    for k, i in enumerate(range(NUM_CASES + 1, NUM_CASES + 1 + NUM_TEST)):
+        img = _image(rng, _blobs(rng, list(range(1, 16)), size=3))[:, :20, :].copy()
+        path = root / "imagesTs" / f"amos_{i:04d}.nii.gz"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        nib.save(nib.Nifti1Image(img, TEST_AFFINES[k % len(TEST_AFFINES)]), str(path))
+        tests.append({"image": f"./imagesTs/amos_{i:04d}.nii.gz"})
     labels = {str(i): f"organ{i}" for i in range(16)}
-    (root / "dataset.json").write_text(json.dumps({"labels": labels, "training": entries, "validation": []}))
+    meta = {"labels": labels, "training": entries, "validation": [], "test": tests}
+    (root / "dataset.json").write_text(json.dumps(meta))
     return root
 
 

@@ -1,21 +1,30 @@
-"""Every bundle end to end on tiny real-layout data: train (subprocess ``python -m monai.bundle run``),
-inference, evaluate, export to the model-zoo layout, verify_metadata (offline schema),
-verify_net_in_out and ckpt_export (the TorchScript file loads and runs)."""
+"""Every bundle end to end on tiny real-layout data, through one run folder: train (subprocess
+``python -m monai.bundle run``; it saves ``<run>/configs/train.json``), then, with ``--run_dir`` only
+and no training override repeated: inference on new images (grid and affine of each input kept),
+evaluate on the test split (into ``<run>/evaluation``, the training metrics untouched),
+``monai-cwcd export-bundle`` to the model-zoo layout, MONAI's verify_metadata (offline schema),
+verify_net_in_out and ckpt_export (the TorchScript file loads and runs), from the exported folder
+and from the run folder. A checkpoint that does not fit its config fails with one line."""
 
 from __future__ import annotations
 
-import glob
 import json
 import os
+import re
+import shutil
 from pathlib import Path
 
+import nibabel as nib
+import numpy as np
 import pytest
 import torch
 from monai.bundle import ckpt_export, run, verify_metadata, verify_net_in_out
 
-from monai_cwcd.bundle import export_bundle
+import monai_cwcd.data
+from monai_cwcd.bundle import RUN_CONFIG, RunConfig, export_bundle, save_run_config
+from monai_cwcd.cli import main as cli_main
 
-from .conftest import REPO, TINY, bundle_cmd, check
+from .conftest import NUM_TEST, REPO, TEST_AFFINES, TINY, bundle_cmd, check
 
 SCHEMA = str(REPO / "monai_cwcd" / "schemas" / "meta_schema.json")
 PRED_EXT = {"amos": ".nii.gz", "brats": ".nii.gz", "pengwin": ".mha"}
@@ -23,77 +32,202 @@ IN_CHANNELS = {"amos": 1, "brats": 4, "pengwin": 1}
 OUT_CHANNELS = {"amos": 16, "brats": 3, "pengwin": 15}
 
 
-def tiny_overrides(tmp: Path, dataset_dir: str, features: bool = True) -> list[str]:
+def tiny_overrides(run_dir: Path, dataset_dir: str, features: bool = True) -> list[str]:
     args = [
         "--dataset_dir", dataset_dir, "--epochs", "1", "--num_workers", "0", "--batch_size", "2",
-        "--patch_size", json.dumps(TINY["patch_size"]),
-        "--output_dir", str(tmp / "out"), "--ckpt_dir", str(tmp / "models"),
+        "--patch_size", json.dumps(TINY["patch_size"]), "--output_dir", str(run_dir),
     ]
     return args + (["--network_def#features", json.dumps(TINY["features"])] if features else [])
 
 
+@pytest.fixture(scope="module")
+def trained(tiny_datasets, tmp_path_factory):
+    """``trained(name)``: the run folder of a 1-epoch training of bundle ``name`` (trained once per module)."""
+    runs: dict[str, Path] = {}
+
+    def get(name: str) -> Path:
+        if name not in runs:
+            run_dir = tmp_path_factory.mktemp(f"run_{name}")
+            check(bundle_cmd("run", "--config_file", f"bundles/{name}/train.json", *tiny_overrides(run_dir, tiny_datasets[name])))
+            runs[name] = run_dir
+        return runs[name]
+
+    return get
+
+
+def _new_images(name: str, data: str, dest: Path) -> list[tuple[Path, Path]]:
+    """A folder of images the run never saw, on other grids; ``[(input file, expected prediction)]``."""
+    dest.mkdir()
+    if name == "amos":  # the default input: dataset.json "test" (imagesTs/), unlabelled, rotated/anisotropic affines
+        return [(Path(data) / "imagesTs" / f"amos_{i:04d}.nii.gz", Path(f"amos_{i:04d}_seg.nii.gz")) for i in range(7, 7 + NUM_TEST)]
+    if name == "brats":  # the BraTS validation layout: case folders with the 4 modalities and no _seg
+        src = sorted(Path(data).glob("BraTS2021_*"))[0]
+        case = dest / "BraTS2021_09999"
+        case.mkdir()
+        for m in ("flair", "t1", "t1ce", "t2"):
+            img = nib.load(str(src / f"{src.name}_{m}.nii.gz"))
+            nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[:, 2:, :].copy(), TEST_AFFINES[0]), str(case / f"BraTS2021_09999_{m}.nii.gz"))
+        shutil.copy(src / f"{src.name}_seg.nii.gz", dest / "not_an_image.txt")  # other files are skipped
+        return [(case / "BraTS2021_09999_flair.nii.gz", Path("BraTS2021_09999_seg.nii.gz"))]
+    import itk
+
+    src = sorted(Path(data).glob("PENGWIN_CT_train_images*/*.mha"))[0]
+    img = itk.imread(str(src))
+    arr = itk.array_from_image(img)[:, 3:, :].copy()
+    new = itk.image_from_array(arr)
+    new.SetSpacing([0.8, 1.2, 1.5])
+    new.SetOrigin([5.0, -3.0, 2.0])
+    itk.imwrite(new, str(dest / "new_001.mha"))
+    return [(dest / "new_001.mha", Path("new_001_seg.mha"))]
+
+
+def _grid(path: Path) -> tuple[tuple[int, ...], np.ndarray]:
+    """Shape and affine (NIfTI) or shape, spacing, origin and direction (MHA) of an image file."""
+    if path.suffix == ".mha":
+        import itk
+
+        img = itk.imread(str(path))
+        geo = np.concatenate([np.asarray(img.GetSpacing()), np.asarray(img.GetOrigin()), np.asarray(img.GetDirection()).ravel()])
+        return tuple(itk.array_from_image(img).shape), geo
+    img = nib.load(str(path))
+    return img.shape[:3], img.affine
+
+
 @pytest.mark.parametrize("name", ["amos", "brats", "pengwin"])
-def test_bundle_end_to_end(name, tiny_datasets, tmp_path, monkeypatch):
+def test_bundle_end_to_end(name, trained, tiny_datasets, tmp_path, monkeypatch, capfd):
     data = tiny_datasets[name]
-    train = f"bundles/{name}/train.json"
-    check(bundle_cmd("run", "--config_file", train, *tiny_overrides(tmp_path, data)))
-    models = tmp_path / "models"
+    run_dir = trained(name)
+    # the run folder: the saved config (every override applied) beside the checkpoints
+    saved = json.loads((run_dir / RUN_CONFIG).read_text())
+    assert saved["network_def"]["features"] == TINY["features"] and saved["epochs"] == 1 and saved["dataset_dir"] == data
+    assert saved["output_dir"] == str(run_dir) and saved["ckpt_dir"] == "$@output_dir + '/models'"
+    for rel in ("configs/inference.json", "configs/metadata.json", "configs/logging.conf", "docs/README.md", "LICENSE"):
+        assert (run_dir / rel).is_file(), rel
+    models = run_dir / "models"
     for f in ("model.pt", "model_last.pt", "model_final.pt"):
         assert (models / f).is_file(), f
     last = torch.load(models / "model_last.pt", weights_only=True)
     assert {"model", "optimizer", "lr_scheduler", "trainer", "checkpointer", "curves"} <= set(last)
     assert last["trainer"]["iteration"] >= 1 and last["checkpointer"]["best_metric_epoch"] == 1
-    history = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    history = json.loads((run_dir / "metrics.json").read_text())
     assert [r["epoch"] for r in history] == [1] and "val_mean_dice" in history[0]
-    assert (tmp_path / "out" / "training_curves.png").stat().st_size > 1000
+    assert (run_dir / "training_curves.png").stat().st_size > 1000
+    training_metrics = (run_dir / "metrics.csv").read_bytes()
 
-    # inference (in-process: the same `monai.bundle run` function): one prediction per test case
+    # inference from the run folder alone, on images it never saw; each prediction on its input's grid
     monkeypatch.chdir(REPO)
-    run(
-        config_file=f"bundles/{name}/inference.json", dataset_dir=data, num_workers=0,
-        patch_size=TINY["patch_size"], **{"network_def#features": TINY["features"]},
-        ckpt_path=str(models / "model.pt"), output_dir=str(tmp_path / "pred"),
-    )
-    preds = glob.glob(str(tmp_path / "pred" / f"*{PRED_EXT[name]}"))
-    assert len(preds) == 1, os.listdir(tmp_path / "pred")
+    cases = _new_images(name, data, tmp_path / "new")
+    images = {} if name == "amos" else {"images": str(tmp_path / "new")}
+    capfd.readouterr()
+    run(config_file=f"bundles/{name}/inference.json", run_dir=str(run_dir), num_workers=0, **images)
+    logged = [line for line in capfd.readouterr().out.splitlines() if " - monai_cwcd.bundle - INFO - case " in line]
+    preds = run_dir / "predictions"
+    assert sorted(p.name for p in preds.iterdir()) == sorted(str(p) for _, p in cases)
+    for src, pred in cases:
+        (shape_in, geo_in), (shape_out, geo_out) = _grid(src), _grid(preds / pred)
+        assert shape_out == shape_in and np.allclose(geo_out, geo_in, atol=1e-4), (pred, geo_in, geo_out)
+    assert len(logged) == len(cases) and all(str(preds / p) in line for (_, p), line in zip(cases, logged)), logged
 
-    # evaluate on the test split with the best checkpoint
-    run(
-        config_file=[train, f"bundles/{name}/evaluate.json"], dataset_dir=data, num_workers=0,
-        patch_size=TINY["patch_size"], **{"network_def#features": TINY["features"]},
-        output_dir=str(tmp_path / "out"), ckpt_dir=str(models),
-    )
-    header = (tmp_path / "out" / "val_class_dice_raw.csv").read_text().splitlines()[0].split(",")
-    assert header[1] != "class0" and header[-1] == "mean"  # structure names (StructureMetricsSaver)
+    # evaluate the best checkpoint on the test split: its own folder, the training metrics untouched
+    run(config_file=[f"bundles/{name}/train.json", f"bundles/{name}/evaluate.json"], run_dir=str(run_dir), num_workers=0)
+    raw = (run_dir / "evaluation" / "val_class_dice_raw.csv").read_text().splitlines()
+    assert len(raw) == 1 + len(getattr(monai_cwcd.data, f"{name}_datalist")(data, "test")), raw  # header + one row per test case
+    names = json.loads((run_dir / "configs" / "train.json").read_text())["class_names"]
+    assert all(n in raw[0] for n in names), raw[0]  # columns named by structure, not class0..
+    assert "val_mean_dice" in (run_dir / "evaluation" / "metrics.csv").read_text()
+    assert (run_dir / "metrics.csv").read_bytes() == training_metrics
 
-    # export to the model-zoo layout and run MONAI's checks from inside it
-    out = Path(export_bundle(name, tmp_path / "zoo", checkpoint=models / "model.pt"))
+    # export the run folder to the model-zoo layout (checkpoint verified), MONAI's checks from inside it
+    cli_main(["export-bundle", str(run_dir)])
+    out = run_dir / "export"
     for rel in ("configs/train.json", "configs/inference.json", "configs/metadata.json", "models/model.pt",
                 "docs/README.md", "LICENSE"):
         assert (out / rel).is_file(), rel
-    assert json.loads((out / "configs" / "inference.json").read_text())["bundle_root"] == "."
+    exported = json.loads((out / "configs" / "train.json").read_text())
+    assert exported["bundle_root"] == "." and exported["network_def"]["features"] == TINY["features"]
+    assert json.loads((out / "configs" / "inference.json").read_text())["run_dir"] == "$@bundle_root"
     monkeypatch.chdir(out)
     verify_metadata(meta_file="configs/metadata.json", filepath=SCHEMA)
-    verify_net_in_out(net_id="network_def", meta_file="configs/metadata.json", config_file="configs/inference.json",
-                      n=1, any=1, **{"network_def#features": TINY["features"]})
+    verify_net_in_out(net_id="network_def", meta_file="configs/metadata.json", config_file="configs/inference.json", n=1, any=1)
     ckpt_export(net_id="network_def", filepath="models/model.ts", ckpt_file="models/model.pt",
-                meta_file="configs/metadata.json", config_file="configs/inference.json", key_in_ckpt="model",
-                **{"network_def#features": TINY["features"]})
-    ts = torch.jit.load("models/model.ts")
-    y = ts(torch.randn(1, IN_CHANNELS[name], 32, 32, 32))
+                meta_file="configs/metadata.json", config_file="configs/inference.json", key_in_ckpt="model")
+    y = torch.jit.load("models/model.ts")(torch.randn(1, IN_CHANNELS[name], 32, 32, 32))
     assert y.shape == (1, OUT_CHANNELS[name], 32, 32, 32)
+
+    # ckpt_export straight from the run folder (repository root, the bundle's inference.json + --run_dir)
+    monkeypatch.chdir(REPO)
+    ckpt_export(net_id="network_def", filepath=str(run_dir / "export" / "run.ts"), ckpt_file=RunConfig(run_dir).checkpoint(),
+                meta_file=f"bundles/{name}/metadata.json", config_file=f"bundles/{name}/inference.json", key_in_ckpt="model",
+                run_dir=str(run_dir))
+    assert torch.jit.load(str(run_dir / "export" / "run.ts"))(torch.randn(1, IN_CHANNELS[name], 32, 32, 32)).shape == y.shape
+
+
+def _mismatched_copy(run_dir: Path, dest: Path) -> Path:
+    """A copy of a run folder whose saved config names wider features than its checkpoints have."""
+    shutil.copytree(run_dir, dest, ignore=shutil.ignore_patterns("predictions", "evaluation", "export"))
+    cfg = json.loads((dest / RUN_CONFIG).read_text())
+    cfg["network_def"]["features"] = [8, 16, 32, 64]
+    (dest / RUN_CONFIG).write_text(json.dumps(cfg))
+    return dest
+
+
+MISMATCH = (
+    r"checkpoint '{ckpt}' does not fit the network of config '{cfg}': tensor '[\w.]+' has shape \(4, 1, 3, 3, 3\) "
+    r"in the checkpoint and \(8, 1, 3, 3, 3\) in the network \(\d+ of \d+ tensors differ\)\."
+)
+
+
+def test_checkpoint_that_does_not_fit_fails_with_one_line(trained, tmp_path, monkeypatch):
+    bad = _mismatched_copy(trained("amos"), tmp_path / "bad_run")
+    ckpt, cfg = bad / "models" / "model.pt", bad / RUN_CONFIG
+    pattern = MISMATCH.format(ckpt=ckpt, cfg=cfg)
+    # inference and evaluate (subprocess: what a user sees)
+    proc = bundle_cmd("run", "--config_file", "bundles/amos/inference.json", "--run_dir", str(bad), "--num_workers", "0")
+    assert proc.returncode != 0
+    err = proc.stdout + proc.stderr
+    assert any(re.fullmatch(r"ValueError: " + pattern, line) for line in err.splitlines()), err[-3000:]
+    assert "size mismatch" not in err and not (bad / "predictions").exists()
+    monkeypatch.chdir(REPO)
+    with pytest.raises(Exception) as info:
+        run(config_file=["bundles/amos/train.json", "bundles/amos/evaluate.json"], run_dir=str(bad), num_workers=0)
+    chain = [info.value]
+    while chain[-1].__cause__ is not None:
+        chain.append(chain[-1].__cause__)
+    assert any(isinstance(e, ValueError) and re.fullmatch(pattern, str(e)) for e in chain), chain
+    # export-bundle verifies before writing anything
+    with pytest.raises(ValueError, match=pattern):
+        export_bundle(bad, tmp_path / "zoo")
+    assert not (tmp_path / "zoo").exists()
+    with pytest.raises(ValueError, match=r"does not fit the network of config '.*bundles/amos/train.json': tensor"):
+        export_bundle("amos", tmp_path / "zoo", checkpoint=trained("amos") / "models" / "model.pt")  # default sizes
+    assert not (tmp_path / "zoo").exists()
+
+
+def test_run_dir_errors(tmp_path, monkeypatch):
+    monkeypatch.chdir(REPO)
+    with pytest.raises(FileNotFoundError, match=f"run_dir '{tmp_path}' holds no configs/train.json"):
+        RunConfig(tmp_path)
+    with pytest.raises(Exception) as info:
+        run(config_file="bundles/amos/inference.json", run_dir=str(tmp_path))
+    assert "holds no configs/train.json" in repr(info.value) + repr(info.value.__cause__)
+    with pytest.raises(RuntimeError, match="save_run_config must be called from a config expression"):
+        save_run_config(tmp_path / "run")
+    assert not (tmp_path / "run").exists()
 
 
 def test_missing_dataset_fails_at_once(tmp_path):
-    proc = bundle_cmd("run", "--config_file", "bundles/amos/train.json", "--dataset_dir", str(tmp_path / "nope"))
+    proc = bundle_cmd("run", "--config_file", "bundles/amos/train.json", "--dataset_dir", str(tmp_path / "nope"),
+                      "--output_dir", str(tmp_path / "run"))
     assert proc.returncode != 0
     err = proc.stderr + proc.stdout
     assert "--dataset_dir" in err and "bundles/amos/demo.json" in err and str(tmp_path / "nope") in err
     assert "Loading dataset" not in err  # nothing was built
+    assert not (tmp_path / "run").exists()  # nor the run folder
 
 
-def test_swap_network_and_loss_with_mlflow(tiny_datasets, tmp_path):
-    """Any MONAI network and loss by overriding one key each; MONAI's ``--tracking mlflow`` logs the run."""
+def test_swap_network_and_loss_with_mlflow(tiny_datasets, tmp_path, monkeypatch):
+    """Any MONAI network and loss by overriding one key each; MONAI's ``--tracking mlflow`` logs the run;
+    inference from the run folder rebuilds the swapped network."""
     override = tmp_path / "swap.json"
     override.write_text(json.dumps({
         "network_def": {"_target_": "monai.networks.nets.UNet", "spatial_dims": 3, "in_channels": 1,
@@ -101,11 +235,13 @@ def test_swap_network_and_loss_with_mlflow(tiny_datasets, tmp_path):
         "loss": {"_target_": "DiceCELoss", "to_onehot_y": True, "softmax": True},
     }))
     tracking_uri = f"sqlite:///{tmp_path / 'mlruns.db'}"
+    run_dir = tmp_path / "run"
     check(bundle_cmd(
-        "run", "--config_file", f"['bundles/amos/train.json','{override}']", *tiny_overrides(tmp_path, tiny_datasets["amos"], features=False),
+        "run", "--config_file", f"['bundles/amos/train.json','{override}']",
+        *tiny_overrides(run_dir, tiny_datasets["amos"], features=False),
         "--tracking", "mlflow", "--tracking_uri", tracking_uri, "--experiment_name", "cwcd_test",
     ))
-    state = torch.load(tmp_path / "models" / "model.pt", weights_only=True)["model"]
+    state = torch.load(run_dir / "models" / "model.pt", weights_only=True)["model"]
     assert any(k.startswith("model.") for k in state)  # MONAI UNet's parameter names, not PDANet's
     import mlflow
 
@@ -114,3 +250,8 @@ def test_swap_network_and_loss_with_mlflow(tiny_datasets, tmp_path):
     runs = client.search_runs([exp.experiment_id])
     metrics = {k for r in runs for k in r.data.metrics}
     assert "train_loss" in metrics and "val_mean_dice" in metrics and "val_dice_spleen" in metrics
+
+    monkeypatch.chdir(REPO)
+    run(config_file="bundles/amos/inference.json", run_dir=str(run_dir), num_workers=0)
+    assert len(list((run_dir / "predictions").glob("*_seg.nii.gz"))) == NUM_TEST
+    assert type(RunConfig(run_dir)["network_def"]).__name__ == "UNet"

@@ -49,6 +49,19 @@ def test_amos_layout(pristine):
     assert os.path.isfile(os.path.join(root, "labelsTr", "amos_0001.nii.gz"))
 
 
+def test_amos_unlabelled_test_images(pristine):
+    """imagesTs/ + dataset.json "test" as in AMOS22: not labelled, not in any split, what inference predicts."""
+    from monai_cwcd.bundle import dataset_test_images
+
+    root = pristine["amos"]
+    meta = json.load(open(os.path.join(root, "dataset.json")))
+    assert meta["test"] == [{"image": "./imagesTs/amos_0401.nii.gz"}, {"image": "./imagesTs/amos_0402.nii.gz"}]
+    assert meta["numTest"] == 2 and not os.path.exists(os.path.join(root, "labelsTs"))
+    assert dataset_test_images("amos", root) == [os.path.join(root, "imagesTs", f"amos_040{i}.nii.gz") for i in (1, 2)]
+    split_images = {c["image"] for split in ("train", "val", "test") for c in load_datalist("amos", root, split)}
+    assert not split_images & set(dataset_test_images("amos", root))
+
+
 def test_brats_and_pengwin_layout(pristine):
     case = os.path.join(pristine["brats"], "BraTS2021_00000")
     assert sorted(os.listdir(case)) == sorted(f"BraTS2021_00000_{m}.nii.gz" for m in ("flair", "t1", "t1ce", "t2", "seg"))

@@ -10,7 +10,17 @@ import matplotlib
 import pytest
 import torch
 
-from monai_cwcd.evaluation import BASELINE_LOSSES, compare_losses, default_configs, write_results_doc
+from monai_cwcd.evaluation import BASELINE_LOSSES, NETWORKS, compare_losses, default_configs, write_results_doc
+from monai_cwcd.evaluation.configs import (
+    RunConfig,
+    _BoundaryDice,
+    build_loss,
+    build_network,
+    class_weights,
+    count_parameters,
+    loss_settings,
+    network_settings,
+)
 from monai_cwcd.evaluation.report import results_markdown
 
 matplotlib.use("Agg")
@@ -19,9 +29,123 @@ REPO = Path(__file__).resolve().parents[2]
 
 def test_default_configs():
     names = [c.name for c in default_configs()]
-    assert names == [*BASELINE_LOSSES, "CWCD k2 i1", "CWCD", "CWCD k3 i2", "CWCD k3 i3", "CWCD (PDANet)"]
+    assert names == [*BASELINE_LOSSES, "CWCD k2 i1", "CWCD", "CWCD k3 i2", "CWCD k3 i3"]
+    with_nets = [c.name for c in default_configs(["Dice+CE", "CWCD"], [(3, 1)], networks=("unet", "segresnet", "pdanet"))]
+    assert with_nets == ["Dice+CE", "CWCD", "Dice+CE [segresnet]", "CWCD [segresnet]", "Dice+CE [pdanet]", "CWCD [pdanet]"]
+    # with other networks the U-Net always gets its Dice+CE / CWCD (3, 1) pair for the network table
+    assert [c.name for c in default_configs(["CE"], [(2, 1)], networks=("unet", "dynunet"))] == [
+        "CE", "Dice+CE", "CWCD k2 i1", "CWCD", "Dice+CE [dynunet]", "CWCD [dynunet]"]
     with pytest.raises(ValueError, match="unknown loss"):
         default_configs(["CWCD", "Focal"])
+    with pytest.raises(ValueError, match="unknown network"):
+        default_configs(networks=("unet", "vnet"))
+
+
+@pytest.mark.parametrize("include_background", [False, True])
+def test_one_include_background_for_every_dice_family_loss(include_background):
+    seen = {}
+    for cfg in default_configs(include_background=include_background):
+        for comp, kw in cfg.settings.items():
+            if comp in ("DiceLoss", "DiceCELoss", "GeneralizedDiceLoss", "SeparableDiceLoss", "CWCDLoss"):
+                seen[(cfg.name, comp)] = kw["include_background"]
+    assert seen and set(seen.values()) == {include_background}
+    # the boundary term is foreground-only as Kervadec et al. define it, whatever the Dice setting
+    boundary = next(c for c in default_configs(include_background=include_background) if c.name == "Boundary+Dice")
+    assert boundary.settings["BoundaryLoss"]["include_background"] is False
+
+
+def test_settings_are_explicit_and_unknown_arguments_are_errors():
+    dwce = loss_settings("DWCE")["DistanceWeightedCELoss"]
+    assert dwce == {"w0": 1.0, "sigma": 2.0}  # not the (10, 5) class defaults
+    loss = build_loss(RunConfig("DWCE", "DWCE", settings=loss_settings("DWCE")), 3)
+    assert (loss.w0, loss.sigma) == (1.0, 2.0)
+    # an argument the loss does not take is an error, never dropped (DWCE has no contour arguments)
+    bad = RunConfig("DWCE", "DWCE", settings={"DistanceWeightedCELoss": {"w0": 1.0, "kernel_size": 3}})
+    with pytest.raises(TypeError, match=r"DistanceWeightedCELoss does not take argument\(s\) \['kernel_size'\]"):
+        build_loss(bad, 3)
+    with pytest.raises(TypeError, match="takes no settings"):
+        build_loss(RunConfig("CE", "CE", settings={"cross_entropy": {"weight": 1}}), 3)
+    with pytest.raises(ValueError, match="unknown loss component"):
+        build_loss(RunConfig("X", "CE", settings={"FocalLoss": {}}), 3)
+    with pytest.raises(TypeError, match="does not take"):
+        build_network("unet", 1, 3, {"channels": [4, 8], "strides": [2], "features": [1]})
+
+
+def test_class_weights_and_weighted_dice_ce_match_monai():
+    from monai.losses import DiceCELoss
+
+    labels = torch.zeros(2, 1, 4, 4, 4, dtype=torch.long)
+    labels[:, :, :2] = 1  # 64 voxels of 1, 64 of 0, none of 2
+    w = class_weights(labels, 3)
+    torch.testing.assert_close(w, torch.tensor([128 / (3 * 64), 128 / (3 * 64), 128 / (3 * 64)]))
+    labels[0, 0, 0, 0, 0] = 2
+    w = class_weights(labels, 3)
+    assert w[2] > w[0] and float(w[2]) == pytest.approx(128 / 3)
+    with pytest.raises(ValueError, match="expected 0..2"):
+        class_weights(labels + 5, 3)
+    cfg = RunConfig("Dice+CE (class-weighted)", "Dice+CE (class-weighted)", settings=loss_settings("Dice+CE (class-weighted)"))
+    loss = build_loss(cfg, 3, w)
+    logits = torch.randn(2, 3, 4, 4, 4)
+    ref = DiceCELoss(include_background=False, to_onehot_y=True, softmax=True, weight=w)(logits, labels)
+    torch.testing.assert_close(loss(logits, labels), ref)
+    with pytest.raises(ValueError, match="inverse_frequency"):
+        build_loss(cfg, 3)
+
+
+def test_combined_baselines_are_sums_of_their_terms():
+    import torch.nn.functional as F
+    from monai.losses import GeneralizedDiceLoss
+
+    from monai_cwcd.losses import RegionWiseLoss
+
+    torch.manual_seed(0)
+    logits, labels = torch.randn(2, 3, 6, 6, 6), torch.randint(0, 3, (2, 1, 6, 6, 6))
+    ce = F.cross_entropy(logits, labels[:, 0])
+    gdl_ce = build_loss(RunConfig("GDL+CE", "GDL+CE", settings=loss_settings("GDL+CE")), 3)
+    gdl = GeneralizedDiceLoss(include_background=False, to_onehot_y=True, softmax=True)(logits, labels)
+    torch.testing.assert_close(gdl_ce(logits, labels), gdl + ce)
+    rw_ce = build_loss(RunConfig("RW (RRW)+CE", "RW (RRW)+CE", settings=loss_settings("RW (RRW)+CE")), 3)
+    torch.testing.assert_close(rw_ce(logits, labels), RegionWiseLoss(softmax=True)(logits, labels) + ce)
+    simple = build_loss(RunConfig("GDL (simple)", "GDL (simple)", settings=loss_settings("GDL (simple)")), 3)
+    assert simple.w_type == "simple"
+
+
+@pytest.mark.parametrize("network", NETWORKS)
+def test_networks_at_cpu_width(network):
+    net = build_network(network, 1, 4, network_settings(network, (32, 32, 16), (4, 8, 16, 32)))
+    out = net(torch.randn(2, 1, 32, 32, 16))
+    assert out.shape == (2, 4, 32, 32, 16) and count_parameters(net) > 1000
+
+
+def test_boundary_dice_precomputed_maps_match_monai():
+    """Boundary+Dice takes MONAI BoundaryLoss's distance maps precomputed for every class (the
+    foreground-only term drops the background map): same loss and gradient as MONAI computing them."""
+    from monai.losses import BoundaryLoss, DiceLoss
+
+    from monai_cwcd.evaluation.compare import precompute_maps
+
+    torch.manual_seed(0)
+    labels = torch.zeros(2, 1, 12, 10, 8, dtype=torch.long)
+    labels[0, 0, 2:7, 3:8, 1:5] = 1
+    labels[0, 0, 8:11, 1:4, 4:7] = 2
+    labels[1, 0, 4:9, 2:9, 2:7] = 2
+    cfg = RunConfig("Boundary+Dice", "Boundary+Dice", settings=loss_settings("Boundary+Dice"))
+    maps = precompute_maps(cfg, labels, 3)
+    assert maps.shape == (2, 3, 12, 10, 8)
+    loss = build_loss(cfg, 3)
+    assert isinstance(loss, _BoundaryDice)
+    loss.progress = 0.5
+    logits = torch.randn(2, 3, 12, 10, 8, requires_grad=True)
+    fast = loss(logits, labels, maps)
+    (g_fast,) = torch.autograd.grad(fast, logits)
+    a = 0.01 + (0.5 - 0.01) * 0.5
+    ref = (1 - a) * DiceLoss(include_background=False, to_onehot_y=True, softmax=True)(logits, labels) + a * BoundaryLoss(
+        include_background=False, to_onehot_y=True, softmax=True)(logits, labels)
+    (g_ref,) = torch.autograd.grad(ref, logits)
+    torch.testing.assert_close(fast, ref)
+    torch.testing.assert_close(g_fast, g_ref)
+    torch.testing.assert_close(loss(logits, labels), ref)  # on the fly when no map is given
+    assert loss.boundary.precomputed is None
 
 
 @pytest.fixture(scope="module")
@@ -33,90 +157,139 @@ def cache(tmp_path_factory):
 def test_compare_quick_end_to_end(tmp_path, monkeypatch, cache):
     monkeypatch.setenv("MONAI_CWCD_CACHE", cache)
     out = tmp_path / "cmp"
-    doc = compare_losses("amos", output_dir=str(out), quick=True, verbose=False)
-    # every configuration ran with both quick seeds, on the same held-out cases
-    assert len(doc["runs"]) == len(default_configs()) * 2
+    nets = ("unet", "segresnet")
+    # one row of each kind of loss wiring (plain, class weights, sums, DWCE/RRW/boundary/contour maps);
+    # every row trains in the slow quick-suite test
+    losses = ["CE", "Dice+CE (class-weighted)", "GDL+CE", "DWCE", "RW (RRW)+CE", "Boundary+Dice", "CWCD"]
+    kw = {"quick": True, "verbose": False, "networks": nets, "losses": losses, "contour_settings": [(3, 1)]}
+    doc = compare_losses("amos", output_dir=str(out), **kw)
+    configs = default_configs(losses, [(3, 1)], networks=nets)
+    s = doc["settings"]
+    # the budget selection used validation cases drawn from the training cases, never the test cases
+    sel_files = sorted((out / "runs").glob("select_*.json"))
+    assert len(sel_files) == 2 * len(configs)  # 2 learning rates per row in quick mode
+    for f in sel_files:
+        ident = json.loads(f.read_text())["ident"]
+        assert set(ident["eval_cases"]) <= set(s["folds"][0]["train_cases"])
+        assert not set(ident["eval_cases"]) & set(ident["train_cases"])
+        assert not set(ident["eval_cases"]) & set(s["folds"][0]["test_cases"])
+    assert set(s["selection"]["chosen"]) == {c.name for c in configs}
+    # both budgets of every row and seed, on the same held-out cases
     rows = list(csv.DictReader(open(out / "per_case.csv")))
-    assert {r["config"] for r in rows} == {c.name for c in default_configs()}
+    assert {(r["budget"], r["config"]) for r in rows} == {(b, c.name) for b in ("matched", "selected") for c in configs}
     assert {r["seed"] for r in rows} == {"0", "1"}
+    assert {r["case"] for r in rows} == set(s["folds"][0]["test_cases"])
     res = list(csv.DictReader(open(out / "results.csv")))
-    assert [r["config"] for r in res] == [c.name for c in default_configs()]
-    assert all(0.0 <= float(r["dsc_mean"]) <= 1.0 for r in res)
-    assert all(r["wilcoxon_p"] not in ("", "nan") for r in res if r["config"] != "CWCD")
+    assert [r["config"] for r in res if r["budget"] == "matched"] == [c.name for c in configs]
+    for r in res:
+        assert 0.0 <= float(r["dsc_mean"]) <= 1.0 and 0.0 <= float(r["detection_rate"]) <= 1.0
+        assert int(r["n_units"]) in (0, 2)  # paired over the 2 test cases
+        settings = json.loads(r["loss_settings"])
+        assert settings == next(c.settings for c in configs if c.name == r["config"])
+    nets_csv = list(csv.DictReader(open(out / "networks.csv")))
+    assert [(n["budget"], n["network"]) for n in nets_csv] == [(b, n) for b in ("matched", "selected") for n in nets]
+    # every configuration's full settings are written out
+    cfg_json = json.loads((out / "configs.json").read_text())
+    dwce = next(c for c in cfg_json if c["name"] == "DWCE")
+    assert dwce["loss_settings"] == {"DistanceWeightedCELoss": {"w0": 1.0, "sigma": 2.0}} and dwce["parameters"] > 0
     assert (out / "results.md").read_text() == results_markdown(out)
     for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png"):
         assert (out / png).stat().st_size > 10_000
         assert matplotlib.pyplot.imread(out / png).std() > 0
-    claims = json.load(open(out / "comparison.json"))["claims"]
-    assert claims and all(c["verdict"] == "n/a (quick run)" for c in claims)  # quick draws no conclusions
-    # the docs page is generated from the same outputs
-    md = write_results_doc(out, tmp_path / "docs" / "results.md", command="cmd --quick").read_text()
-    assert "GENERATED" in md and "`cmd --quick`" in md and "| CWCD (PDANet) | pdanet |" in md
-    assert md.count("n/a (quick run)") == len(claims)
+    assert doc["claims"] and all(c["verdict"] == "n/a (quick run)" for c in doc["claims"])  # quick draws no conclusions
+    md = write_results_doc({"Synthetic": out}, tmp_path / "docs" / "results.md", command="cmd --quick").read_text()
+    assert "GENERATED" in md and "`cmd --quick`" in md and "| CWCD [segresnet] | segresnet |" in md
+    assert "| Synthetic |" in md and "Model independence" in md
     for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png", "contour_settings.png"):
         assert (tmp_path / "docs" / "results" / png).stat().st_size > 5_000
 
     # resume: every finished run was saved; a second invocation reuses them all and reproduces the table
-    run_files = sorted((out / "runs").glob("*.json"))
-    assert len(run_files) == len(doc["runs"])
-    table = (out / "results.csv").read_text()
-    again = compare_losses("amos", output_dir=str(out), quick=True, verbose=False)
-    assert again["settings"]["reused_runs"] == len(doc["runs"])
-    assert (out / "results.csv").read_text().split("seconds_per_run")[0] == table.split("seconds_per_run")[0]
-    # a missing run and a truncated one (killed mid-write by something else) are retrained, the rest reused
-    cwcd0 = out / "runs" / "cwcd_seed0.json"
-    (out / "runs" / "ce_seed1.json").unlink()
-    cwcd0.write_text(cwcd0.read_text()[:100])
-    partial = compare_losses("amos", output_dir=str(out), quick=True, verbose=False)
-    assert partial["settings"]["reused_runs"] == len(doc["runs"]) - 2
-    assert json.loads(cwcd0.read_text())["ident"]["seed"] == 0
-    # runs made under another budget are never reused; resume=False retrains everything
+    n_runs = len(list((out / "runs").glob("*.json")))
+
+    def table():  # results.csv without the timing column
+        return [{k: v for k, v in r.items() if k != "seconds_per_run"} for r in csv.DictReader(open(out / "results.csv"))]
+
+    before = table()
+    again = compare_losses("amos", output_dir=str(out), **kw)
+    assert again["settings"]["reused_runs"] == n_runs
+    assert table() == before
+    # a missing run and a truncated one are retrained, the rest reused
+    victims = sorted((out / "runs").glob("test_*.json"))[:2]
+    victims[0].unlink()
+    victims[1].write_text(victims[1].read_text()[:100])
+    partial = compare_losses("amos", output_dir=str(out), **kw)
+    assert partial["settings"]["reused_runs"] == n_runs - 2
+    # runs made with other settings are never reused (CWCD with the background), the unchanged ones are
+    # (CE takes no include_background); resume=False retrains everything
+    ce_runs = len(list((out / "runs").glob("select_ce_seed*"))) + len(list((out / "runs").glob("test_ce_seed*")))
     other = compare_losses("amos", output_dir=str(out), quick=True, verbose=False, losses=["CE", "CWCD"],
-                           contour_settings=[(3, 1)], pdanet=False, learning_rate=5e-4)
-    assert other["settings"]["reused_runs"] == 0
+                           contour_settings=[(3, 1)], networks=("unet",), include_background=True)
+    assert ce_runs > 0 and other["settings"]["reused_runs"] == ce_runs
     fresh = compare_losses("amos", output_dir=str(out), quick=True, verbose=False, losses=["CE", "CWCD"],
-                           contour_settings=[(3, 1)], pdanet=False, learning_rate=5e-4, resume=False)
+                           contour_settings=[(3, 1)], networks=("unet",), include_background=True, resume=False)
     assert fresh["settings"]["reused_runs"] == 0
 
 
+def _example_folder(path: Path, cases: dict[str, int], names: list[str]) -> Path:
+    """A fetched-example folder (MSD layout, dataset.json with label names) with small synthetic volumes."""
+    import nibabel as nib
+    import numpy as np
+
+    rng = np.random.default_rng(0)
+    training = []
+    for case, depth in cases.items():
+        img = rng.normal(0, 1, (32, 32, depth)).astype(np.float32)
+        lab = np.zeros((32, 32, depth), dtype=np.uint8)
+        for c in range(1, len(names)):
+            lab[4 * c : 4 * c + 5, 8:20, 2 : depth - 2] = c
+            img[lab == c] += 2.0 * c
+        for kind, arr in (("images", img), ("labels", lab)):
+            (path / f"{kind}Tr").mkdir(parents=True, exist_ok=True)
+            nib.save(nib.Nifti1Image(arr, np.diag([3.0, 3.0, 3.0, 1.0])), str(path / f"{kind}Tr" / f"{case}.nii.gz"))
+        training.append({"image": f"./imagesTr/{case}.nii.gz", "label": f"./labelsTr/{case}.nii.gz", "case_id": case})
+    meta = {"labels": {str(i): n for i, n in enumerate(names)}, "training": training, "label_note": "synthetic stand-in"}
+    (path / "dataset.json").write_text(json.dumps(meta))
+    return path
+
+
+def test_compare_takes_the_real_data_protocols(tmp_path):
+    """The comparison runs on the slab protocol of one volume and on the two-subject protocol (with
+    small synthetic stand-ins for the fetched examples)."""
+    kw = {"quick": True, "verbose": False, "losses": ["Dice+CE", "CWCD"], "contour_settings": [(3, 1)], "networks": ("unet",)}
+    ct = _example_folder(tmp_path / "ct", {"example_ct": 112}, ["background", "liver", "spleen"])
+    doc = compare_losses("totalsegmentator-ct-slabs", dataset_dir=str(ct), output_dir=str(tmp_path / "slabs"), **kw)
+    s = doc["settings"]
+    assert s["folds"][0]["train_cases"] == ["example_ct_z0-16", "example_ct_z48-64", "example_ct_z96-112"]
+    assert s["folds"][0]["test_cases"] == ["example_ct_z24-40", "example_ct_z72-88"]
+    assert s["selection"]["enabled"] and "disjoint axial slabs" in s["protocol"] and s["label_note"] == "synthetic stand-in"
+    units = {r["n_units"] for r in csv.DictReader(open(tmp_path / "slabs" / "results.csv")) if r["config"] == "Dice+CE"}
+    assert units == {"2"}  # the two test slabs are the paired units
+    pr = _example_folder(tmp_path / "pr", {"brain1": 16, "brain2": 12}, ["background", "lesion"])
+    doc = compare_losses("pyradiomics-brain-subjects", dataset_dir=str(pr), output_dir=str(tmp_path / "subj"), **kw)
+    s = doc["settings"]
+    assert [(f["train_cases"], f["test_cases"]) for f in s["folds"]] == [(["brain1"], ["brain2"]), (["brain2"], ["brain1"])]
+    assert not s["selection"]["enabled"]  # one training subject: no validation case to select on (quick skips it)
+    rows = list(csv.DictReader(open(tmp_path / "subj" / "per_case.csv")))
+    assert {r["case"] for r in rows} == {"brain1", "brain2"} and {r["structure"] for r in rows} == {"lesion"}
+    with pytest.raises(ValueError, match="budget selection needs val_cases=3"):
+        compare_losses("pyradiomics-brain-subjects", dataset_dir=str(pr), output_dir=str(tmp_path / "x"), verbose=False,
+                       losses=["CWCD"], contour_settings=[(3, 1)], networks=("unet",), lr_grid=[1e-3], epochs=1)
+
+
 @pytest.mark.slow
-def test_benchmark_script_writes_docs(tmp_path, cache):
-    # the thin wrapper runs the same function and renders a results page (subset of losses for speed)
-    env = {"MONAI_CWCD_CACHE": cache, "PATH": "/usr/bin:/bin"}
-    cmd = [sys.executable, str(REPO / "benchmarks" / "compare_losses.py"), "--quick", "--losses", "CE,Dice+CE,CWCD",
-           "--contour_settings", "3x1", "--no_pdanet", "--output_dir", str(tmp_path / "o"), "--docs", str(tmp_path / "d" / "results.md")]
-    subprocess.run(cmd, check=True, env=env, cwd=tmp_path, capture_output=True, timeout=300)
+def test_quick_suite_writes_the_page(tmp_path, cache):
+    """The one command of docs/results.md in --quick mode (CI; real-data parts skipped without the
+    fetched examples): every synthetic part runs, shares its runs, and the page lists each part's time."""
+    env = {"MONAI_CWCD_CACHE": cache, "PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(REPO / "benchmarks" / "compare_losses.py"), "--suite", "all", "--quick",
+           "--output_dir", str(tmp_path / "o"), "--docs", str(tmp_path / "d" / "results.md")]
+    proc = subprocess.run(cmd, check=True, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
+    assert "skipping 'Real CT (TotalSegmentator example, axial slabs)" in proc.stdout
     md = (tmp_path / "d" / "results.md").read_text()
-    assert "GENERATED" in md and "| CE | unet |" in md and "## The papers' claims" in md
+    assert "GENERATED" in md and "| Synthetic AMOS: loss comparison (U-Net) |" in md and "| total |" in md
+    assert "Model independence (matched budget)" in md and "| CWCD [pdanet] | pdanet |" in md
+    assert "What the real-data parts can and cannot show" in md
+    second = json.loads((tmp_path / "o" / "part2" / "comparison.json").read_text())["settings"]
+    assert second["reused_runs"] > 0  # the U-Net rows of the network table are the loss comparison's runs
     for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png", "contour_settings.png"):
         assert (tmp_path / "d" / "results" / png).stat().st_size > 5_000
-
-
-def test_boundary_dice_precomputed_maps_match_monai():
-    """The Boundary+Dice row may take MONAI BoundaryLoss's distance maps precomputed: same loss and
-    gradient as MONAI computing them in every step."""
-    from monai.losses import BoundaryLoss, DiceLoss
-
-    from monai_cwcd.evaluation.compare import RunConfig, _BoundaryDice, build_loss, precompute_maps
-
-    torch.manual_seed(0)
-    labels = torch.zeros(2, 1, 12, 10, 8, dtype=torch.long)
-    labels[0, 0, 2:7, 3:8, 1:5] = 1
-    labels[0, 0, 8:11, 1:4, 4:7] = 2
-    labels[1, 0, 4:9, 2:9, 2:7] = 2
-    maps = precompute_maps(RunConfig(name="Boundary+Dice", loss="Boundary+Dice"), labels, 3)
-    assert maps.shape == (2, 3, 12, 10, 8)
-    loss = build_loss(RunConfig(name="Boundary+Dice", loss="Boundary+Dice"), 3)
-    assert isinstance(loss, _BoundaryDice)
-    loss.progress = 0.5
-    logits = torch.randn(2, 3, 12, 10, 8, requires_grad=True)
-    fast = loss(logits, labels, maps)
-    (g_fast,) = torch.autograd.grad(fast, logits)
-    a = 0.01 + (0.5 - 0.01) * 0.5
-    ref = (1 - a) * DiceLoss(to_onehot_y=True, softmax=True)(logits, labels) + a * BoundaryLoss(
-        to_onehot_y=True, softmax=True)(logits, labels)
-    (g_ref,) = torch.autograd.grad(ref, logits)
-    torch.testing.assert_close(fast, ref)
-    torch.testing.assert_close(g_fast, g_ref)
-    torch.testing.assert_close(loss(logits, labels), ref)  # on the fly when no map is given
-    assert loss.boundary.precomputed is None

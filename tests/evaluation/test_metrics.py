@@ -140,21 +140,19 @@ def test_errors_name_the_file(tmp_path):
     pdir, gdir = _make_folders(tmp_path)
     out = tmp_path / "out"
     os.remove(pdir / "case_1" / "case_1_seg.nii.gz")
-    with pytest.raises(ValueError, match="case_1.nii.gz"):
-        evaluate_folders(pdir, gdir, out)
-    _write_nifti(pdir / "case_1.nii.gz", np.zeros((5, 5, 5)))
+    _write_nifti(pdir / "case_1_seg.nii.gz", np.zeros((5, 5, 5)))
     with pytest.raises(ValueError, match=r"shape mismatch for case 'case_1'.*\(5, 5, 5\)"):
         evaluate_folders(pdir, gdir, out)
-    (pdir / "case_1.nii.gz").write_bytes(b"not a nifti file")
-    with pytest.raises(ValueError, match="cannot read .*case_1.nii.gz"):
+    (pdir / "case_1_seg.nii.gz").write_bytes(b"not a nifti file")
+    with pytest.raises(ValueError, match="cannot read .*case_1_seg.nii.gz"):
         evaluate_folders(pdir, gdir, out)
-    _write_nifti(pdir / "case_1.nii.gz", _pair()[0], spacing=(1.0, 1.0, 1.0))
+    _write_nifti(pdir / "case_1_seg.nii.gz", _pair()[0], spacing=(1.0, 1.0, 1.0))
     with pytest.raises(ValueError, match="spacing mismatch"):
         evaluate_folders(pdir, gdir, out)
-    _write_nifti(gdir / "extra.nii.gz", _pair()[1])
-    with pytest.raises(ValueError, match="no prediction .*extra.nii.gz"):
+    _write_nifti(pdir / "extra_seg.nii.gz", _pair()[1])
+    with pytest.raises(ValueError, match=r"prediction .*extra_seg.nii.gz' \(case 'extra'\) has no label in"):
         evaluate_folders(pdir, gdir, out, spacing_aware=False)
-    os.remove(gdir / "extra.nii.gz")
+    os.remove(pdir / "extra_seg.nii.gz")
     with pytest.raises(ValueError, match="label values"):
         evaluate_folders(pdir, gdir, out, num_classes=2, spacing_aware=False)
     (tmp_path / "empty").mkdir()

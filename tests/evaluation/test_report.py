@@ -1,63 +1,108 @@
 from __future__ import annotations
 
 import csv
+import json
 
 import matplotlib
 import numpy as np
 import pytest
 from scipy.stats import wilcoxon
 
-from monai_cwcd.evaluation.report import compute_claims, plot_contour_settings, results_markdown, write_report
+from monai_cwcd.evaluation.report import paired_wilcoxon, plot_contour_settings, results_markdown, write_report
 
 matplotlib.use("Agg")
+CONFIGS = ("CE", "GDL", "Dice+CE", "CWCD", "Dice+CE [segresnet]", "CWCD [segresnet]")
+STRUCTS = (("big", 0.9), ("mid", 0.7), ("small", 0.4))
 
 
 def _fake_rows(rng):
-    """Per-case rows of 3 configs x 2 seeds x 6 cases x 3 structures with known structure."""
+    """Per-case rows of the configs x 2 seeds x 6 cases x 3 structures with known structure: CE loses
+    more on small structures; GDL collapses (only "small" learned); the "small" structure of case 0
+    is missed by CE (DSC 0, distance = a huge 'diagonal' that must not enter the HD95 mean)."""
     rows = []
-    for c, shift in (("CE", -0.10), ("Dice+CE", -0.02), ("CWCD", 0.0)):
+    for c in CONFIGS:
         for s in (0, 1):
             for k in range(6):
-                for t, base in (("big", 0.9), ("mid", 0.7), ("small", 0.4)):
-                    gain = {"big": 0.0, "mid": 0.5, "small": 1.0}[t]  # CE loses more on small structures
-                    d = base + shift * gain * 2 + 0.01 * rng.standard_normal()
-                    rows.append([c, s, f"case{k}", t, float(np.clip(d, 0, 1)), 3.0 - d, 1.0 - d / 2, 100.0])
+                for t, base in STRUCTS:
+                    gain = {"big": 0.0, "mid": 0.5, "small": 1.0}[t]
+                    shift = {"CE": -0.10, "Dice+CE": -0.02, "Dice+CE [segresnet]": -0.05}.get(c, 0.0)
+                    d = float(np.clip(base + shift * gain * 2 + 0.01 * rng.standard_normal() + 0.02 * k, 0, 1))
+                    if c == "GDL":
+                        d = 0.5 if t == "small" else 0.0
+                    hd = 3.0 - d
+                    if c == "CE" and k == 0 and t == "small":
+                        d, hd = 0.0, 999.0
+                    pred = 0.0 if d == 0 else 100.0
+                    rows.append(["matched", c, s, f"case{k}", t, d, hd, hd / 2, 100.0, pred])
     return rows
 
 
 def _settings():
-    cfgs = [{"name": n, "loss": n, "network": "unet", "kernel_size": 3, "iterations": 1} for n in ("CE", "Dice+CE", "CWCD")]
-    return {"configs": cfgs, "seeds": [0, 1], "quick": False}
+    cfgs = [{"name": n, "loss": n.split(" [")[0], "network": "segresnet" if "[" in n else "unet", "kernel_size": 3,
+             "iterations": 1, "loss_settings": {"x": {"include_background": False}}, "parameters": 10} for n in CONFIGS]
+    return {"configs": cfgs, "seeds": [0, 1], "quick": False, "learning_rate": 2e-3, "epochs": 40, "collapse_dsc": 0.3,
+            "networks": {"unet": {}, "segresnet": {}}, "selection": {"chosen": {}}}
 
 
-def test_report_tables_stats_and_claims(tmp_path):
+def test_report_statistics_detection_collapse_and_networks(tmp_path):
     rows = _fake_rows(np.random.default_rng(0))
-    runs = [{"config": c, "seed": s, "final_loss": 0.1, "seconds": 2.0} for c in ("CE", "Dice+CE", "CWCD") for s in (0, 1)]
+    runs = [{"config": c, "seed": s, "final_loss": 0.1, "seconds": 2.0} for c in CONFIGS for s in (0, 1)]
     doc = write_report(tmp_path, rows, runs, _settings(), {"big": 0.2, "mid": 0.02, "small": 0.002})
     res = {r["config"]: r for r in csv.DictReader(open(tmp_path / "results.csv"))}
+    arr = {c: np.array([r[5] for r in rows if r[1] == c]).reshape(2, 6, 3) for c in CONFIGS}  # seed, case, structure
     # the seed score is the mean over cases and structures; mean +- sample std over the 2 seeds
-    ce = np.array([r[4] for r in rows if r[0] == "CE"]).reshape(2, -1).mean(1)
+    ce = arr["CE"].mean((1, 2))
     assert float(res["CE"]["dsc_mean"]) == pytest.approx(ce.mean(), rel=1e-5)
     assert float(res["CE"]["dsc_std"]) == pytest.approx(ce.std(ddof=1), rel=1e-4, abs=1e-6)
-    # Wilcoxon over per-case-per-structure DSC pairs averaged over seeds
-    x = np.array([r[4] for r in rows if r[0] == "CE"]).reshape(2, -1).mean(0)
-    y = np.array([r[4] for r in rows if r[0] == "CWCD"]).reshape(2, -1).mean(0)
+    # paired Wilcoxon over independent units = cases (each averaged over structures and seeds)
+    x, y = arr["CE"].mean((0, 2)), arr["CWCD"].mean((0, 2))
     assert float(res["CE"]["wilcoxon_p"]) == pytest.approx(wilcoxon(x, y).pvalue, rel=1e-4)
-    assert int(res["CE"]["n_pairs"]) == 18
+    assert int(res["CE"]["n_units"]) == 6 and res["CE"]["reference"] == "CWCD"
+    assert res["Dice+CE [segresnet]"]["reference"] == "CWCD [segresnet]"
+    # detection rate apart from distances: CE missed 2 of 36 present structures; HD95 over detected only
+    assert float(res["CE"]["detection_rate"]) == pytest.approx(34 / 36)
+    hd = np.array([r[6] for r in rows if r[1] == "CE"]).reshape(2, 6, 3)
+    det = arr["CE"] > 0
+    expected = np.mean([hd[s][det[s]].mean() for s in (0, 1)])
+    assert float(res["CE"]["hd95_detected_mean"]) == pytest.approx(expected, rel=1e-5) and expected < 5
+    # the collapsed GDL row is flagged, shown, and left out of the Fig. 8 gain averages
+    assert res["GDL"]["collapsed"] == "yes" and res["CE"]["collapsed"] == "no" and res["CWCD"]["collapsed"] == "no"
+    assert json.loads(res["CE"]["loss_settings"]) == {"x": {"include_background": False}}
+    claims = {c["claim"]: c for c in doc["claims"]}
+    fig8 = next(c for c in doc["claims"] if c["source"] == "journal Fig. 8")
+    assert "over 2 baselines" in fig8["evidence"] and "collapsed rows left out: GDL" in fig8["evidence"]
+    assert fig8["verdict"] == "yes"
+    assert "GDL collapsed" in claims["CWCD mean DSC > GDL"]["evidence"]
+    # 6 cases, all in CWCD's favour: the smallest two-sided exact p, 2 / 2^6
+    assert claims["CWCD mean DSC > CE"]["verdict"] == "yes" and claims["CWCD mean DSC > CE"]["significant"] is True
+    assert float(res["CE"]["wilcoxon_p"]) == pytest.approx(2 / 64)
+    assert claims["CWCD mean DSC > Dice+CE (class-weighted)"]["verdict"] == "n/a"
+    # model-independence table: per network CWCD vs Dice+CE, paired over cases
+    nets = list(csv.DictReader(open(tmp_path / "networks.csv")))
+    assert [n["network"] for n in nets] == ["unet", "segresnet"]
+    seg = nets[1]
+    assert float(seg["delta_dsc"]) == pytest.approx(float(seg["dsc_cwcd"]) - float(seg["dsc_dice_ce"]), rel=1e-5)
+    x, y = arr["CWCD [segresnet]"].mean((0, 2)), arr["Dice+CE [segresnet]"].mean((0, 2))
+    assert float(seg["wilcoxon_p"]) == pytest.approx(wilcoxon(x, y).pvalue, rel=1e-4)
+    mi = claims["CWCD improves DSC over each network's Dice+CE (model independence)"]
+    assert mi["verdict"] == "yes" and "over 2 networks (2 improved)" in mi["evidence"]
     # the Markdown is rendered from the CSV on disk: change the CSV, the table follows
     md = (tmp_path / "results.md").read_text()
-    assert md == results_markdown(tmp_path) and f"{float(res['CE']['dsc_mean']):.3f}" in md
+    assert md == results_markdown(tmp_path) and "Mean ΔDSC over 2 networks" in md
     text = (tmp_path / "results.csv").read_text().replace(res["CE"]["dsc_mean"], "0.123456", 1)
     (tmp_path / "results.csv").write_text(text)
-    assert "| CE | unet | – | 0.123 ±" in results_markdown(tmp_path)
-    claims = {c["claim"]: c for c in doc["claims"]}
-    assert claims["CWCD mean DSC > CE"]["verdict"] == "yes" and claims["CWCD mean DSC > CE"]["significant"]
-    fig8 = next(c for c in doc["claims"] if c["source"] == "journal Fig. 8")
-    assert fig8["verdict"] == "yes"  # gains grow as the volume shrinks in the fake data
-    assert claims["CWCD mean DSC > GDL"]["verdict"] == "n/a"
+    assert "| CE | unet | – | 10 | 0.0020 | 40 | 0.123 ±" in results_markdown(tmp_path)
     for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png"):
         img = matplotlib.pyplot.imread(tmp_path / png)
         assert (tmp_path / png).stat().st_size > 10_000 and img.std() > 0
+
+
+def test_paired_wilcoxon_units():
+    p, n = paired_wilcoxon([0.1, 0.2, np.nan, 0.4], [0.2, 0.3, 0.5, 0.6])
+    assert n == 3 and p == pytest.approx(wilcoxon([0.1, 0.2, 0.4], [0.2, 0.3, 0.6]).pvalue)
+    assert paired_wilcoxon([0.5, 0.5], [0.5, 0.5]) == (1.0, 2)
+    p, n = paired_wilcoxon([np.nan], [0.1])
+    assert n == 0 and np.isnan(p)
 
 
 def test_contour_settings_figure(tmp_path):

@@ -47,9 +47,14 @@ def test_lambda_zero_with_class_weight_is_weighted_cross_entropy():
     w = torch.tensor([0.5, 1.0, 2.0, 3.0])
     ours = ContourWeightedCELoss(lambda_contour=0.0, weight=w, batch=True)(logits, label)
     torch.testing.assert_close(ours, F.cross_entropy(logits, label[:, 0], weight=w).reshape(()))
+    # batch=False: each sample's share of the ONE weighted mean over the batch (DiceCELoss's semantics):
+    # num_b / mean(den), whose mean is PyTorch's weighted cross-entropy of the batch
     per_sample = ContourWeightedCELoss(lambda_contour=0.0, weight=w, reduction="none")(logits, label)
-    expected = torch.stack([F.cross_entropy(logits[i : i + 1], label[i : i + 1, 0], weight=w) for i in range(2)])
-    torch.testing.assert_close(per_sample, expected)
+    nll = F.cross_entropy(logits, label[:, 0], weight=w, reduction="none").sum((1, 2))
+    den = w[label[:, 0]].sum((1, 2))
+    torch.testing.assert_close(per_sample, nll / den.mean())
+    torch.testing.assert_close(per_sample.mean(), ours)
+    torch.testing.assert_close(ContourWeightedCELoss(lambda_contour=0.0, weight=w)(logits, label), ours)
 
 
 def test_hand_computed_tiny_2d():
@@ -68,7 +73,7 @@ def test_contour_weighting_matches_explicit_formula_with_class_weights():
     contour = label_contour(label, 2).float()[:, 0]
     ce = F.cross_entropy(logits, label[:, 0], reduction="none")  # unweighted, per voxel
     cw = w[label[:, 0]]
-    expected = ((1 + lam * contour) * cw * ce).sum((1, 2)) / cw.sum((1, 2))
+    expected = ((1 + lam * contour) * cw * ce).sum((1, 2)) / cw.sum((1, 2)).mean()
     torch.testing.assert_close(ours, expected)
 
 

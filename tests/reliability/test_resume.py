@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -17,7 +18,7 @@ from _bundle_run import REPO, bundle_args, bundle_env, run_bundle
 from monai.data import CacheDataset, DataLoader
 from monai.transforms import Compose, RandFlipd, RandRotated
 
-from monai_cwcd.handlers import ResumeCheckpointLoader, ResumeState
+from monai_cwcd.handlers import ResumeCheckpointLoader, ResumeState, load_checkpoint
 
 EPOCHS = 3
 ITERS = 4  # 4 training cases, batch_size 1
@@ -126,8 +127,86 @@ def test_kill_during_save_leaves_the_previous_checkpoint(tmp_path):
     # a truncated file (e.g. copied by hand) is refused with a clear error, never half-loaded
     path.write_bytes(path.read_bytes()[:100])
     loader = ResumeCheckpointLoader(path, {"model": torch.nn.Linear(1, 1)})
-    with pytest.raises(ValueError, match=r"cannot load checkpoint .*model_last\.pt \(truncated, corrupt"):
+    with pytest.raises(ValueError, match=r"^checkpoint .*model_last\.pt is truncated or corrupt \(100 bytes"):
         loader._load_file("cpu")
+
+
+def _resume(path, net):
+    """Run a real ignite trainer whose ResumeCheckpointLoader loads ``path`` at STARTED."""
+    from ignite.engine import Engine
+
+    trainer = Engine(lambda e, b: None)
+    ResumeCheckpointLoader(path, {"model": net}, engine_key="trainer").attach(trainer)
+    trainer.run([0], max_epochs=1)
+    return trainer
+
+
+def _write_bad_checkpoints(tmp_path, net):
+    """Real files: {name: (path, expected start of the one-line error)}."""
+    good = {"model": net.state_dict(), "trainer": {"iteration": 1, "max_epochs": 1, "epoch_length": 1}}
+    files, d = {}, re.escape(str(tmp_path))
+    torch.save(good, tmp_path / "valid.pt")
+    data = (tmp_path / "valid.pt").read_bytes()
+    (tmp_path / "truncated.pt").write_bytes(data[: len(data) // 2])
+    files["truncated"] = (tmp_path / "truncated.pt", rf"checkpoint {d}/truncated\.pt is truncated or corrupt "
+                          rf"\({len(data) // 2} bytes; its zip archive cannot be read")
+    (tmp_path / "empty.pt").write_bytes(b"")
+    files["empty"] = (tmp_path / "empty.pt", rf"checkpoint {d}/empty\.pt is empty \(0 bytes\)")
+    (tmp_path / "notes.pt").write_text("epoch 3, dice 0.8\n")
+    files["text"] = (tmp_path / "notes.pt", rf"{d}/notes\.pt is not a PyTorch checkpoint \(it starts with b'epoch 3")
+    torch.save({**good, "checkpointer": {"best_metric": np.float32(0.8), "best_metric_epoch": 3}},
+               tmp_path / "numpy_scalar.pt")
+    files["numpy scalar"] = (tmp_path / "numpy_scalar.pt",
+                             rf"checkpoint {d}/numpy_scalar\.pt holds a numpy scalar at checkpointer\.best_metric, "
+                             r"which weights_only loading refuses; re-save it with tensors / plain Python numbers")
+    torch.save({**good, "curves": {"loss": np.zeros(3)}}, tmp_path / "numpy_array.pt")
+    files["numpy array"] = (tmp_path / "numpy_array.pt",
+                            rf"checkpoint {d}/numpy_array\.pt holds numpy arrays, which weights_only loading refuses")
+    return good, files
+
+
+@pytest.mark.parametrize("case", ["truncated", "empty", "text", "numpy scalar", "numpy array"])
+def test_checkpoint_errors_name_the_file_and_the_real_cause_first(tmp_path, case):
+    net = torch.nn.Linear(2, 1)
+    _, files = _write_bad_checkpoints(tmp_path, net)
+    path, expected = files[case]
+    with pytest.raises(ValueError) as err:
+        _resume(path, torch.nn.Linear(2, 1))
+    message = str(err.value)
+    assert "\n" not in message and "\x1b" not in message, message  # one line, no terminal escapes
+    assert re.match(expected, message), message
+    # the same message from the bundle export, which writes nothing when the checkpoint is bad
+    from monai_cwcd.bundle import export_bundle
+
+    with pytest.raises(ValueError, match=re.escape(message[:60])):
+        export_bundle("amos", tmp_path / "zoo", checkpoint=path)
+    assert not (tmp_path / "zoo").exists()
+
+
+class UserConfig:
+    """A user's class, pickled into a checkpoint."""
+
+
+def test_other_causes_are_not_called_corruption(tmp_path):
+    torch.save({"model": {}, "config": UserConfig()}, tmp_path / "object.pt")
+    with pytest.raises(ValueError, match=r"^checkpoint \S+object\.pt holds objects of \['\S*UserConfig'\], which "
+                                         r"weights_only loading refuses"):
+        load_checkpoint(tmp_path / "object.pt")
+    if not torch.cuda.is_available():  # a readable checkpoint mapped to a missing device: torch's own message
+        torch.save({"model": {"w": torch.ones(1)}}, tmp_path / "valid.pt")
+        with pytest.raises(ValueError, match=r"^checkpoint \S+valid\.pt cannot be loaded: RuntimeError: Attempting "
+                                             r"to deserialize object on a CUDA device"):
+            load_checkpoint(tmp_path / "valid.pt", map_location="cuda:0")
+
+
+def test_valid_checkpoint_loads(tmp_path):
+    net = torch.nn.Linear(2, 1)
+    good, _ = _write_bad_checkpoints(tmp_path, net)
+    fresh = torch.nn.Linear(2, 1)
+    trainer = _resume(tmp_path / "valid.pt", fresh)
+    torch.testing.assert_close(fresh.state_dict(), good["model"])
+    assert trainer.state.epoch == 1
+    assert load_checkpoint(tmp_path / "valid.pt", map_location="cpu")["trainer"]["iteration"] == 1
 
 
 def _pipeline_loader():

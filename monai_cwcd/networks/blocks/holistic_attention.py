@@ -49,7 +49,7 @@ class HolisticAttention(nn.Module):
 
     where :math:`\\mathrm{Conv}_g` is a convolution with a fixed Gaussian kernel (size 11, std 2,
     zero bias, zero padding), :math:`f_{norm}` is a min-max normalisation to [0, 1] per sample and
-    channel, and the maximum is element-wise. The Gaussian is a registered buffer, not a
+    channel (0 for a constant map), and the maximum is element-wise. The Gaussian is a registered buffer, not a
     parameter: it is saved in the state dict, follows ``.to(device)``, and is never trained.
 
     Shapes: ``attention`` ``(B, 1 or C, *spatial)`` in [0, 1], ``x`` ``(B, C, *spatial)`` ->
@@ -65,8 +65,10 @@ class HolisticAttention(nn.Module):
         spatial_dims: number of spatial dimensions (1, 2 or 3). Defaults to 3.
         kernel_size: Gaussian kernel length per axis. Defaults to 11 (Wu et al.; paper Sec. II-C.2).
         sigma: Gaussian standard deviation in voxels. Defaults to 2.0 (paper Sec. II-C.2).
-        eps: added to the min-max range to avoid a division by zero on constant maps.
-            Defaults to 1e-8.
+        eps: added to the min-max range; raised to ``torch.finfo(dtype).tiny`` (the smallest
+            normal number) where it does not exist in the map's dtype (float16: 6.1e-5). A constant
+            map (range 0, e.g. a saturated saliency map) normalises to 0 with a zero gradient, in
+            every dtype. Defaults to 1e-8.
 
     Raises:
         ValueError: when ``kernel_size`` is not a positive odd int or ``sigma`` is not positive.
@@ -77,7 +79,15 @@ class HolisticAttention(nn.Module):
         self.spatial_dims = int(spatial_dims)
         self.padding = int(kernel_size) // 2
         self.eps = float(eps)
+        self._eps_half = max(self.eps, torch.finfo(torch.float16).tiny)  # for TorchScript (no torch.finfo)
         self.register_buffer("kernel", gaussian_kernel(self.spatial_dims, int(kernel_size), float(sigma))[None, None])
+
+    def _eps(self, dtype: torch.dtype) -> float:
+        """``eps`` raised to the smallest normal number of ``dtype`` where it does not exist in it
+        (1e-8 is 0 in float16)."""
+        if torch.jit.is_scripting():
+            return self._eps_half if dtype == torch.float16 else self.eps
+        return max(self.eps, torch.finfo(dtype).tiny)
 
     def soft_attention(self, attention: torch.Tensor) -> torch.Tensor:
         """Enlarged saliency map :math:`S_o` of eq. 17.
@@ -97,7 +107,12 @@ class HolisticAttention(nn.Module):
         dims = list(range(2, blurred.dim()))
         low = torch.amin(blurred, dim=dims, keepdim=True)
         high = torch.amax(blurred, dim=dims, keepdim=True)
-        normed = (blurred - low) / (high - low + self.eps)
+        span = high - low
+        # a constant (e.g. saturated) map normalises to 0 with a zero gradient: no 0/0, and no 1/eps
+        # amplification that overflows float16 in the backward pass
+        flat = span <= 0
+        safe = torch.where(flat, torch.ones_like(span), span + self._eps(blurred.dtype))
+        normed = torch.where(flat, torch.zeros_like(blurred), (blurred - low) / safe)
         return torch.maximum(normed, attention)
 
     def forward(self, attention: torch.Tensor, x: torch.Tensor) -> torch.Tensor:

@@ -1,0 +1,211 @@
+"""Documented commands are code: every fenced shell command of README.md, docs/*.md and
+bundles/*/docs/README.md that runs a bundle or the ``monai-cwcd`` CLI is run here, in document order,
+on the tiny test datasets, in a scratch copy of the repository.
+
+What is changed before a command runs (and nothing else):
+- ``python`` / ``monai-cwcd`` / ``torchrun`` become this interpreter (``sys.executable``, ``-m
+  monai_cwcd``, ``-m torch.distributed.run`` with 2 processes);
+- placeholders (``/path/to/data``, ``/path/to/images``, ...) become the tiny dataset of the bundle the
+  command names (:data:`PLACEHOLDERS`);
+- size-reducing overrides are appended (:func:`_size_overrides`): 1 epoch, a tiny network, 32^3
+  patches, no loader workers.
+A block's ``cd`` applies to the rest of that block. A command that matches no rule fails the test, so a
+new kind of documented command needs a rule here. Commands that cannot run here are listed in
+:data:`SKIPPED` with the reason.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, TINY
+
+DOC_FILES = sorted(
+    {REPO / "README.md", *REPO.glob("docs/*.md"), *REPO.glob("bundles/*/docs/README.md")}, key=lambda p: str(p)
+)
+RUNNERS = ("python ", "monai-cwcd ", "torchrun ", "bash scripts/")
+#: documented commands that cannot run in a test, with the reason
+SKIPPED = {
+    "bash scripts/demo.sh": "creates a virtual environment; the command it runs (train.json + demo.json) is run from "
+    "docs/bundles.md and the bundle READMEs, and the fresh-clone check runs it as is",
+    "bash scripts/test.sh": "is this test suite (CI runs it through .ci/run)",
+    "--rdzv_endpoint=HOST": "multi-node: needs a second machine (the single-node torchrun command is run)",
+}
+#: run in the default suite (the AMOS path a new user follows); the others are marked ``slow`` and
+#: ``docs``: ``.ci/run`` runs them after the default suite (``bash scripts/test.sh -m docs``)
+DEFAULT_FILES = {"docs/bundles.md", "bundles/amos/docs/README.md"}
+
+
+def _blocks(path: Path) -> list[list[str]]:
+    """Commands of each fenced bash/sh block: continuation lines joined, comments and blanks dropped."""
+    out = []
+    for m in re.finditer(r"^```(?:bash|sh|shell|console)\n(.*?)^```", path.read_text(), re.S | re.M):
+        lines = []
+        for line in m.group(1).replace("\\\n", " ").splitlines():
+            line = line.strip()
+            if line.startswith("$ "):
+                line = line[2:]
+            if line and not line.startswith("#"):
+                lines.append(line)
+        if lines:
+            out.append(lines)
+    return out
+
+
+def _bundle_of(cmd: str) -> str | None:
+    m = re.search(r"\b(amos|brats|pengwin)\b", cmd)
+    return m.group(1) if m else None
+
+
+def _placeholders(bundle: str, data: dict[str, str], cwd: Path) -> dict[str, str]:
+    """Placeholder -> tiny-data path for ``bundle``."""
+    d = Path(data[bundle])
+    common = {"/path/to/AMOS22": d, "/path/to/data": d, "/data/BraTS2021": d}
+    if bundle == "amos":
+        tests = sorted((d / "imagesTs").glob("*.nii.gz"))
+        common.update({"/path/to/images": d / "imagesTs", "/path/to/a.nii.gz": tests[0], "/path/to/b.nii.gz": tests[1]})
+    elif bundle == "brats":
+        cases = sorted(p for p in d.iterdir() if p.is_dir())
+        common.update(
+            {"/path/to/BraTS2021_ValidationData": d, "/path/to/BraTS2021_01001": cases[0], "/path/to/BraTS2021_01002": cases[1]}
+        )
+    else:
+        folder = next(d.glob("PENGWIN_CT_train_images*"))
+        common.update({"/path/to/images": folder, "/path/to/001.mha": folder / "001.mha", "/path/to/002.mha": folder / "002.mha"})
+    return {k: str(v) for k, v in common.items()}
+
+
+def _labels_for(pred_dir: Path, dest: Path) -> Path:
+    """A label folder for ``monai-cwcd evaluate <pred_dir> /path/to/labels``: the predictions themselves
+    (the command's exit code and pairing are what is checked, not the scores)."""
+    if not dest.exists():
+        shutil.copytree(pred_dir, dest)
+    return dest
+
+
+def _size_overrides(cmd: str, sandbox: Path) -> list[str]:
+    """Overrides that make a documented ``monai.bundle run`` fit a test: 1 epoch (2 to resume), a tiny
+    network, 32^3 patches, no loader workers."""
+    if " run " not in f"{cmd} ":
+        return []
+    extra = ["--num_workers", "0"]
+    m = re.search(r"--config_file\s+(\"[^\"]+\"|'[^']+'|\S+)", cmd)
+    files = m.group(1).strip("\"'") if m else ""
+    if "train.json" in files and "evaluate.json" not in files:
+        extra += ["--epochs", "2" if "--resume true" in cmd else "1", "--patch_size", json.dumps(TINY["patch_size"])]
+        net = _network_target(files, sandbox)
+        if net.endswith("PDANet"):
+            extra += ["--network_def#features", json.dumps(TINY["features"])]
+    return extra
+
+
+def _network_target(files: str, sandbox: Path) -> str:
+    """``_target_`` of ``network_def`` after layering the config files of a command."""
+    target = ""
+    for f in re.findall(r"[\w./-]+\.json", files):
+        path = sandbox / f
+        if path.is_file():
+            cfg = json.loads(path.read_text())
+            net = cfg.get("network_def")
+            if isinstance(net, dict) and "_target_" in net:
+                target = net["_target_"]
+    return target
+
+
+def _command(line: str, bundle: str | None, data: dict[str, str], sandbox: Path, cwd: Path) -> list[str]:
+    """The argv that runs documented ``line`` here."""
+    if bundle:
+        for key, value in sorted(_placeholders(bundle, data, cwd).items(), key=lambda kv: -len(kv[0])):
+            line = line.replace(key, value)
+    if "/path/to/labels" in line:
+        pred = re.search(r"evaluate\s+(\S+)", line).group(1)
+        line = line.replace("/path/to/labels", str(_labels_for(cwd / pred, sandbox / "labels_for_evaluate")))
+    line = line.replace("/tmp/compare_quick", str(sandbox / "compare_quick"))
+    argv = shlex.split(line)
+    extra = _size_overrides(line, sandbox)
+    if argv[0] == "python":
+        argv[0] = sys.executable
+    elif argv[0] == "monai-cwcd":
+        argv[:1] = [sys.executable, "-m", "monai_cwcd"]
+    elif argv[0] == "torchrun":
+        argv[:1] = [sys.executable, "-m", "torch.distributed.run"]
+        argv = [re.sub(r"^--nproc_per_node=\d+$", "--nproc_per_node=2", a) for a in argv]
+    if "compare" in argv and "--quick" not in argv and ("compare_losses.py" in line or " compare " in line):
+        argv.append("--quick")
+    return argv + extra
+
+
+def _sandbox(tmp_path: Path) -> Path:
+    """A scratch copy of the repository's tracked files (outputs of the commands land here)."""
+    files = subprocess.run(["git", "ls-files", "-z"], cwd=REPO, capture_output=True, check=True).stdout.decode().split("\0")
+    box = tmp_path / "repo"
+    for rel in filter(None, files):
+        src = REPO / rel
+        if src.is_file():
+            (box / rel).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(src, box / rel)
+    return box
+
+
+def _doc_ids() -> list:
+    params = []
+    for path in DOC_FILES:
+        rel = str(path.relative_to(REPO))
+        lines = [line for block in _blocks(path) for line in block]
+        if not any(line.startswith(RUNNERS) and not any(k in line for k in SKIPPED) for line in lines):
+            continue
+        marks = [] if rel in DEFAULT_FILES else [pytest.mark.slow, pytest.mark.docs]
+        params.append(pytest.param(rel, id=rel, marks=marks))
+    return params
+
+
+def test_every_documented_command_has_a_rule():
+    """Each documented command is run, skipped for a stated reason, or a ``cd``; nothing unclassified."""
+    unknown = []
+    for path in DOC_FILES:
+        for block in _blocks(path):
+            for line in block:
+                if line.startswith(("cd ",) + RUNNERS) or any(k in line for k in SKIPPED):
+                    continue
+                if re.match(r"^[\w./-]+(\s|$)", line) and not line.startswith(("pip", "git")):
+                    unknown.append(f"{path.relative_to(REPO)}: {line}")
+    assert not unknown, "documented commands with no rule in this test:\n" + "\n".join(unknown)
+
+
+@pytest.mark.parametrize("doc", _doc_ids())
+def test_documented_commands_run(doc, tiny_datasets, tmp_path):
+    sandbox = _sandbox(tmp_path)
+    env = dict(
+        os.environ,
+        PYTHONPATH=f"{REPO}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+        OMP_NUM_THREADS="1",
+        PYTHONUNBUFFERED="1",
+    )
+    ran = []
+    for block in _blocks(REPO / doc):
+        cwd = sandbox
+        for line in block:
+            if any(k in line for k in SKIPPED):
+                continue
+            if line.startswith("cd "):
+                cwd = (cwd / line[3:].strip()).resolve()
+                continue
+            if not line.startswith(RUNNERS):
+                continue
+            argv = _command(line, _bundle_of(line), tiny_datasets, sandbox, cwd)
+            proc = subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=900)
+            assert proc.returncode == 0, (
+                f"{doc}: documented command failed (exit {proc.returncode}):\n  {line}\nran as:\n  {shlex.join(argv)}\n"
+                f"--- stdout\n{proc.stdout[-3000:]}\n--- stderr\n{proc.stderr[-4000:]}"
+            )
+            ran.append(line)
+    assert ran, f"{doc}: no command ran"

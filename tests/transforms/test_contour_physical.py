@@ -1,0 +1,211 @@
+"""Contour thickness in millimetres and per class (issue 12 items 1 and 2)."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from monai.data import MetaTensor, list_data_collate
+from scipy import ndimage
+
+from monai_cwcd.losses import ContourWeightedCELoss, CWCDLoss, SeparableDiceLoss
+from monai_cwcd.transforms import ContourWeightMap, ContourWeightMapd
+from monai_cwcd.transforms.functional import (
+    binary_contour,
+    check_contour_width,
+    contour_radius,
+    image_spacing,
+    label_contour,
+)
+
+from contour_reference import blob_labels, scipy_per_class
+
+SHAPES = {2: (17, 19), 3: (11, 12, 13)}
+
+
+def scipy_box_contour(mask, radii, edge):
+    """G - binary_erosion(G, ones(2r+1 per axis), border_value=0 if edge else 1)."""
+    if not any(radii):
+        return np.zeros_like(mask, dtype=bool)
+    structure = np.ones([2 * r + 1 for r in radii], dtype=bool)
+    return mask & ~ndimage.binary_erosion(mask, structure=structure, border_value=0 if edge else 1)
+
+
+def scipy_per_class_widths(label, widths, spacing, edge):
+    """Union over classes of the scipy box contour of each class with its own mm width."""
+    out = np.zeros(label.shape, dtype=bool)
+    for c, w in widths.items():
+        out |= scipy_box_contour(label == c, contour_radius(w, spacing), edge)
+    return out
+
+
+def test_contour_radius_formula():
+    # r = floor(w / s + 1/2): the voxel layers whose centre lies within w mm of the boundary
+    assert contour_radius(1.0, 1.0) == (1,)
+    assert contour_radius(2.0, (1.0, 1.0, 5.0)) == (2, 2, 0)
+    assert contour_radius(2.0, 0.8) == (3,)
+    assert contour_radius(0.4, 1.0) == (0,) and contour_radius(0.5, 1.0) == (1,) and contour_radius(1.49, 1.0) == (1,)
+    assert contour_radius((1.5, 1.5, 5.0), (0.7, 0.7, 5.0)) == (2, 2, 1)
+    # w = r * s is exactly r despite binary rounding (3 * 0.7 = 2.0999999999999996)
+    assert contour_radius(3 * 0.7, 0.7) == (3,) and contour_radius(6 * 0.1, 0.1) == (6,)
+    with pytest.raises(ValueError, match="spacing"):
+        contour_radius(1.0, (1.0, 0.0))
+    with pytest.raises(ValueError, match="contour_width_mm"):
+        contour_radius(-1.0, 1.0)
+    with pytest.raises(ValueError, match="same number of axes"):
+        contour_radius((1.0, 2.0), (1.0, 1.0, 1.0))
+
+
+@pytest.mark.parametrize("ndim", [2, 3])
+@pytest.mark.parametrize("k,it", [(3, 1), (3, 2), (5, 1), (3, 6)])
+@pytest.mark.parametrize("s", [0.7, 1.0, 2.5])
+@pytest.mark.parametrize("edge", [False, True])
+def test_mm_on_isotropic_grid_equals_voxel_setting(ndim, k, it, s, edge):
+    label = blob_labels(SHAPES[ndim], 4, seed=k + it)
+    width = it * (k - 1) / 2 * s
+    voxel = ContourWeightMap(k, it, per_class=True, num_classes=4, edge_is_contour=edge)(label[None])
+    mm = ContourWeightMap(per_class=True, num_classes=4, edge_is_contour=edge, contour_width_mm=width, spacing=s)(
+        label[None]
+    )
+    np.testing.assert_array_equal(mm, voxel)
+    # and the voxel setting is still scipy's erosion (the existing equivalence)
+    np.testing.assert_array_equal(voxel, scipy_per_class(label, 4, k, it, edge).astype(np.uint8))
+    own = ContourWeightMap(edge_is_contour=edge, contour_width_mm=width, spacing=(s,) * ndim)(label[None])
+    np.testing.assert_array_equal(own, ContourWeightMap(k, it, edge_is_contour=edge)(label[None]))
+
+
+@pytest.mark.parametrize("edge", [False, True])
+def test_mm_on_anisotropic_grid_is_box_erosion(edge):
+    label = blob_labels((15, 16, 9), 3, seed=4)
+    spacing = (0.8, 0.8, 4.0)
+    out = ContourWeightMap(per_class=True, num_classes=3, edge_is_contour=edge, contour_width_mm=1.8, spacing=spacing)(
+        label[None]
+    )
+    radii = contour_radius(1.8, spacing)
+    assert radii == (2, 2, 0)  # 2.25 and 0.45 voxels: a 1.8 mm contour marks no 4 mm slice
+    ref = np.stack([scipy_box_contour(label == c, radii, edge) for c in range(3)])
+    np.testing.assert_array_equal(out, ref.astype(np.uint8))
+    # per-axis widths: 1.6 mm in plane, 4 mm across slices = windows (2, 2, 1)
+    out = ContourWeightMap(edge_is_contour=edge, contour_width_mm=(1.6, 1.6, 4.0), spacing=spacing)(label[None])
+    ref = np.stack([scipy_box_contour(label == c, (2, 2, 1), edge) for c in range(3)]).any(0)
+    np.testing.assert_array_equal(out[0], ref.astype(np.uint8))
+
+
+def test_spacing_from_metatensor_affine_and_errors():
+    label = blob_labels((12, 12, 8), 3, seed=1)
+    affine = torch.diag(torch.tensor([0.5, 0.5, 2.0, 1.0], dtype=torch.float64))
+    meta = MetaTensor(torch.as_tensor(label[None]), affine=affine)
+    assert image_spacing(meta, 3) == (0.5, 0.5, 2.0) and image_spacing(label, 3) is None
+    from_affine = ContourWeightMap(contour_width_mm=1.0)(meta)
+    explicit = ContourWeightMap(contour_width_mm=1.0, spacing=(0.5, 0.5, 2.0))(label[None])
+    assert isinstance(from_affine, MetaTensor) and torch.equal(from_affine.affine, meta.affine)
+    np.testing.assert_array_equal(from_affine.numpy(), explicit)
+    # the affine wins over a stale spacing argument, with a warning
+    with pytest.warns(UserWarning, match="spacing=.*ignored"):
+        stale = ContourWeightMap(contour_width_mm=1.0, spacing=1.0)(meta)
+    np.testing.assert_array_equal(stale.numpy(), explicit)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ContourWeightMap(contour_width_mm=1.0, spacing=(0.5, 0.5, 2.0))(meta)
+    # neither known: one clear message
+    for img in (label[None], torch.as_tensor(label[None])):
+        with pytest.raises(ValueError, match=r"needs the voxel spacing.*no affine.*spacing="):
+            ContourWeightMap(contour_width_mm=1.0)(img)
+    with pytest.raises(ValueError, match="spacing"):
+        ContourWeightMap(contour_width_mm=1.0, spacing=(1.0, -1.0, 1.0))
+    with pytest.raises(ValueError, match="contour_width_mm"):
+        ContourWeightMap(contour_width_mm=float("nan"))
+    with pytest.raises(ValueError, match="1 or 3 values"):
+        ContourWeightMap(contour_width_mm=(1.0, 2.0), spacing=1.0)(label[None])
+
+
+def test_kernel_size_is_ignored_with_mm_width():
+    label = blob_labels((12, 13), 3, seed=2)
+    a = ContourWeightMap(kernel_size=2, iterations=4, contour_width_mm=1.0, spacing=1.0)(label[None])
+    np.testing.assert_array_equal(a, ContourWeightMap(kernel_size=3, iterations=1)(label[None]))
+
+
+@pytest.mark.parametrize("seed", range(6))
+@pytest.mark.parametrize("edge", [False, True])
+def test_per_class_widths_equal_scipy(seed, edge):
+    rng = np.random.default_rng(seed)
+    label = blob_labels((13, 14, 15), 5, seed=seed)
+    spacing = tuple(float(v) for v in rng.choice([0.5, 1.0, 2.0, 3.0], 3))
+    if seed % 2:  # one number per class: nested windows, one sweep
+        widths = {c: float(rng.choice([0.0, 0.5, 1.0, 2.0, 3.0])) for c in range(5)}
+    else:  # per-axis widths per class: windows that are not nested (several chains)
+        widths = {c: tuple(float(v) for v in rng.choice([0.0, 1.0, 2.0], 3)) for c in range(5)}
+    out = ContourWeightMap(edge_is_contour=edge, contour_width_mm=widths, spacing=spacing)(label[None])
+    np.testing.assert_array_equal(out[0], scipy_per_class_widths(label, widths, spacing, edge).astype(np.uint8))
+    per_class = ContourWeightMap(per_class=True, edge_is_contour=edge, contour_width_mm=widths, spacing=spacing)(
+        label[None]
+    )
+    for c, w in widths.items():
+        ref = scipy_box_contour(label == c, contour_radius(w, spacing), edge)
+        np.testing.assert_array_equal(per_class[c], ref.astype(np.uint8))
+    # binary / multi-label masks: the mapping is per channel
+    masks = np.stack([label == c for c in range(5)]).astype(np.float32)
+    out = ContourWeightMap(edge_is_contour=edge, contour_width_mm=widths, spacing=spacing)(masks)
+    ref = np.stack([scipy_box_contour(masks[c] > 0, contour_radius(widths[c], spacing), edge) for c in range(5)])
+    np.testing.assert_array_equal(out, ref.astype(np.uint8))
+
+
+def test_per_class_equal_widths_equal_uniform_and_json_keys():
+    label = blob_labels((10, 11, 12), 4, seed=7)
+    same = ContourWeightMap(contour_width_mm={str(c): 2.0 for c in range(4)}, spacing=1.0)(label[None])
+    np.testing.assert_array_equal(same, ContourWeightMap(kernel_size=5)(label[None]))
+    assert check_contour_width({"0": 1, "3": [1, 2, 3]}) == {0: (1.0,), 3: (1.0, 2.0, 3.0)}
+    # a class absent from the label needs no width; a present one does
+    ContourWeightMap(contour_width_mm={0: 1.0, 1: 1.0, 2: 1.0, 3: 1.0, 9: 2.0}, spacing=1.0)(label[None])
+    with pytest.raises(ValueError, match="holds class 3"):
+        ContourWeightMap(contour_width_mm={0: 1.0, 1: 1.0, 2: 1.0}, spacing=1.0)(label[None])
+    with pytest.raises(ValueError, match="channel 2"):
+        binary_contour(torch.ones(3, 5, 5), 2, contour_width_mm={0: 1.0, 1: 1.0}, spacing=1.0)
+    for bad in ({"a": 1.0}, {-1: 1.0}, {}, {1: -2.0}, "2mm"):
+        with pytest.raises(ValueError, match="contour_width_mm"):
+            check_contour_width(bad)
+
+
+def test_dictionary_twin_and_types():
+    label = blob_labels((12, 12, 6), 3, seed=3).astype(np.float32)
+    widths = {0: 0.8, 1: 1.6, 2: 3.2}
+    expected = ContourWeightMap(contour_width_mm=widths, spacing=(0.8, 0.8, 3.0))(label[None])
+    d = ContourWeightMapd(keys="label", contour_width_mm=widths, spacing=(0.8, 0.8, 3.0))({"label": label[None]})
+    np.testing.assert_array_equal(d["label_contour"], expected)
+    t = ContourWeightMap(contour_width_mm=widths, spacing=(0.8, 0.8, 3.0))(torch.as_tensor(label[None]))
+    assert t.dtype == torch.uint8 and np.array_equal(t.numpy(), expected)
+
+
+def test_batched_spacing_rows_are_per_sample():
+    a, b = blob_labels((10, 12), 3, seed=5), blob_labels((10, 12), 3, seed=6)
+    batch = torch.as_tensor(np.stack([a, b])[:, None])
+    out = label_contour(batch, 2, contour_width_mm=2.0, spacing=[(1.0, 1.0), (2.0, 0.5)])
+    assert torch.equal(out[0], label_contour(batch[0], 2, contour_width_mm=2.0, spacing=(1.0, 1.0)))
+    assert torch.equal(out[1], label_contour(batch[1], 2, contour_width_mm=2.0, spacing=(2.0, 0.5)))
+    assert not torch.equal(out[0], label_contour(batch[0], 2, contour_width_mm=2.0, spacing=(2.0, 0.5)))
+
+
+@pytest.mark.parametrize("loss_cls", [CWCDLoss, ContourWeightedCELoss, SeparableDiceLoss])
+def test_losses_on_the_fly_mm_widths_equal_precomputed_contour(loss_cls):
+    torch.manual_seed(0)
+    labels = [blob_labels((12, 12, 8), 4, seed=s) for s in (1, 2)]
+    affine = torch.diag(torch.tensor([0.8, 0.8, 3.0, 1.0], dtype=torch.float64))
+    items = [{"label": MetaTensor(torch.as_tensor(lab[None]).float(), affine=affine)} for lab in labels]
+    target = list_data_collate(items)["label"]  # batched MetaTensor, affine (2, 4, 4)
+    logits = torch.randn(2, 4, 12, 12, 8)
+    widths = {0: 0.8, 1: 1.6, 2: 3.0, 3: 4.0}
+    kw = {"softmax": True} if loss_cls is not ContourWeightedCELoss else {}
+    kw["to_onehot_y"] = True
+    on_the_fly = loss_cls(contour_width_mm=widths, **kw)(logits, target)
+    contour = torch.stack([ContourWeightMap(contour_width_mm=widths)(item["label"]) for item in items])
+    precomputed = loss_cls(**kw)(logits, target.as_tensor(), contour.as_tensor())
+    torch.testing.assert_close(on_the_fly, precomputed)
+    # a plain tensor target needs `spacing`; with it the result is the same
+    plain = loss_cls(contour_width_mm=widths, spacing=(0.8, 0.8, 3.0), **kw)(logits, target.as_tensor())
+    torch.testing.assert_close(plain, on_the_fly)
+    with pytest.raises(ValueError, match="needs the voxel spacing"):
+        loss_cls(contour_width_mm=widths, **kw)(logits, target.as_tensor())
+    # the voxel default differs from these widths (the setting is really used)
+    assert not torch.allclose(loss_cls(**kw)(logits, target.as_tensor()), on_the_fly)
