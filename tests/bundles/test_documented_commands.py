@@ -103,23 +103,29 @@ def _size_overrides(cmd: str, sandbox: Path) -> list[str]:
     if "train.json" in files and "evaluate.json" not in files:
         extra += ["--epochs", "2" if "--resume true" in cmd else "1", "--val_interval", "1",
                   "--patch_size", json.dumps(TINY["patch_size"])]
-        net = _network_target(files, sandbox)
+        key, net = _network_def(files, sandbox)
         if net.endswith("PDANet"):
-            extra += ["--network_def#features", json.dumps(TINY["features"])]
+            extra += [f"--{key}#features", json.dumps(TINY["features"])]
     return extra
 
 
-def _network_target(files: str, sandbox: Path) -> str:
-    """``_target_`` of ``network_def`` after layering the config files of a command."""
-    target = ""
+def _network_def(files: str, sandbox: Path) -> tuple[str, str]:
+    """(config key, ``_target_``) of the network after layering the config files of a command; a
+    ``network_def`` that is a ``%key`` reference (e.g. the demo's ``%demo_pdanet``) names that key."""
+    key, target = "network_def", ""
     for f in re.findall(r"[\w./-]+\.json", files):
         path = sandbox / f
-        if path.is_file():
-            cfg = json.loads(path.read_text())
-            net = cfg.get("network_def")
-            if isinstance(net, dict) and "_target_" in net:
-                target = net["_target_"]
-    return target
+        if not path.is_file():
+            continue
+        cfg = json.loads(path.read_text())
+        net = cfg.get("network_def")
+        if isinstance(net, str) and net.startswith("%") and isinstance(cfg.get(net[1:]), dict):
+            key, net = net[1:], cfg[net[1:]]
+        elif isinstance(net, dict):
+            key = "network_def"
+        if isinstance(net, dict) and "_target_" in net:
+            target = net["_target_"]
+    return key, target
 
 
 def _command(line: str, bundle: str | None, data: dict[str, str], sandbox: Path, cwd: Path) -> list[str]:
