@@ -16,8 +16,8 @@ Part 2 (cost). The loss's on-the-fly contour (``label_contour`` of the target, w
 computes when no contour is handed over) on a bundle-sized batch ``(2, 1, 320, 320, 64)``;
 ``CWCDLoss`` forward + backward on ``(2, 16, 320, 320, 64)`` logits with and without a precomputed
 contour; and one PDANet training step (the bundle's network, features 16-128, forward + CWCD loss +
-backward + Adam step) with the on-the-fly contour on ``(2, 1, 128, 128, 64)``, the largest batch
-that fits this machine's memory next to other jobs, with the contour's share of that step.
+backward + Adam step) with the on-the-fly contour on ``(2, 1, 128, 128, 64)`` (a bundle-sized step would need
+about 20 GB on CPU), with the contour's share of that step.
 Medians of ``--repeats`` after one warm-up, as wall time and as CPU time of the process (all its
 threads; on a machine shared with other jobs the CPU time is the steadier figure). ``--skip-agreement``
 runs part 2 only.
