@@ -301,9 +301,16 @@ def save_run_config(output_dir: str | os.PathLike, ckpt_dir: str | os.PathLike |
     Returns:
         the path of the saved config.
 
+    A run folder holds one run: when it already holds a saved config whose network, classes,
+    spacing or dataset differ from this one (e.g. the demo re-run with ``--network_def
+    %demo_unet``), the run stops before anything is written, since the two runs' checkpoints and
+    outputs would be mixed; ``--resume true`` continues the saved run instead.
+
     Raises:
         RuntimeError: when not called from a config evaluated by ``monai.bundle`` (no
             ``ConfigParser`` on the call stack).
+        ValueError: ``output_dir`` already holds another run (the message names the first
+            differing key and both values).
     """
     workflow, parser = _running_workflow()
     if parser is None:
@@ -331,8 +338,31 @@ def save_run_config(output_dir: str | os.PathLike, ckpt_dir: str | os.PathLike |
                 src, run, {"*": {"bundle_root": run.as_posix(), "run_dir": run.as_posix()}}, skip=("train.json",)
             )
     path = run / RUN_CONFIG
+    _check_same_run(path, config)
     _write_json(path, config)
     return str(path)
+
+
+#: keys of a saved run config that make another run's checkpoints and outputs incompatible
+_RUN_IDENTITY = ("network_def", "num_classes", "pixdim", "dataset_dir")
+
+
+def _check_same_run(path: Path, config: Mapping[str, Any]) -> None:
+    """Refuse to save ``config`` over the saved config of a different run (see :func:`save_run_config`)."""
+    if not path.is_file():
+        return
+    try:
+        saved = _load_json(path)
+    except (OSError, ValueError):
+        return  # not a readable run config: nothing to protect
+    for key in _RUN_IDENTITY:
+        if key in saved and saved.get(key) != config.get(key):
+            run = path.parent.parent
+            raise ValueError(
+                f"run folder '{run}' already holds another run: its {key} is {json.dumps(saved.get(key))[:120]}, "
+                f"this run's is {json.dumps(config.get(key))[:120]}; train into a new folder (--output_dir "
+                f"{run}_2) or remove '{run}' (its checkpoints and outputs would be mixed with this run's)."
+            )
 
 
 def _state_dict_of(ckpt: Any, key_in_ckpt: str, ckpt_path: str | os.PathLike) -> dict:
@@ -344,8 +374,8 @@ def _state_dict_of(ckpt: Any, key_in_ckpt: str, ckpt_path: str | os.PathLike) ->
     raise ValueError(f"checkpoint '{ckpt_path}' has no '{key_in_ckpt}' entry and is not a state dict: {keys}.")
 
 
-def _first_mismatch(network: torch.nn.Module, weights: Mapping[str, Any]) -> tuple[str, int] | None:
-    """``(description of the first tensor that differs, number of differing tensors)`` or None."""
+def _first_mismatch(network: torch.nn.Module, weights: Mapping[str, Any]) -> tuple[str, str] | None:
+    """``(description of the first tensor that differs, counts of the differences)`` or None."""
     own = network.state_dict()
     problems = []
     for name, tensor in own.items():
@@ -355,8 +385,10 @@ def _first_mismatch(network: torch.nn.Module, weights: Mapping[str, Any]) -> tup
             problems.append(
                 f"tensor '{name}' has shape {tuple(weights[name].shape)} in the checkpoint and {tuple(tensor.shape)} in the network"
             )
+    unfit = len(problems)
     problems += [f"checkpoint tensor '{name}' {tuple(weights[name].shape)} has no counterpart in the network" for name in weights if name not in own]
-    return (problems[0], len(problems)) if problems else None
+    counts = f"{unfit} of the network's {len(own)} tensors missing or of another shape, {len(problems) - unfit} checkpoint tensors unused"
+    return (problems[0], counts) if problems else None
 
 
 def load_network_checkpoint(
@@ -393,11 +425,9 @@ def load_network_checkpoint(
     weights = _state_dict_of(load_checkpoint(ckpt_path, map_location="cpu"), key_in_ckpt, ckpt_path)
     mismatch = _first_mismatch(network, weights)
     if mismatch is not None:
-        what, n = mismatch
+        what, counts = mismatch
         built = f"the network of config '{config}'" if config else f"network {type(network).__name__}"
-        raise ValueError(
-            f"checkpoint '{ckpt_path}' does not fit {built}: {what} ({n} of {len(network.state_dict())} tensors differ)."
-        )
+        raise ValueError(f"checkpoint '{ckpt_path}' does not fit {built}: {what} ({counts}).")
     network.load_state_dict(weights)
     return network
 

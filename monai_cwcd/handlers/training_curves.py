@@ -204,10 +204,12 @@ class TrainingCurvePlotter:
 
 
 def _distinct_styles(n: int) -> list[tuple[Any, str]]:
-    """``n`` (colour, linestyle) pairs, no two alike: the 10 hues of matplotlib's ``tab10`` first as
-    solid lines, then as dashed, dotted and dash-dot lines (40 structures before a pair repeats)."""
+    """``n`` (colour, linestyle) pairs: a distinct colour for each of the first 20 structures (the 10
+    dark hues of matplotlib's ``tab20`` as solid lines, then its 10 light hues as dashed lines), then
+    the same colours dotted and dash-dotted (40 structures before a pair repeats)."""
     from matplotlib import colormaps
 
-    colors = colormaps["tab10"].colors
+    tab20 = colormaps["tab20"].colors
+    colors = list(tab20[0::2]) + list(tab20[1::2])
     linestyles = ["-", "--", ":", "-."]
-    return [(colors[i % 10], linestyles[(i // 10) % 4]) for i in range(n)]
+    return [(colors[i % 20], linestyles[(i // 10) % 4]) for i in range(n)]

@@ -173,7 +173,7 @@ def _mismatched_copy(run_dir: Path, dest: Path) -> Path:
 
 MISMATCH = (
     r"checkpoint '{ckpt}' does not fit the network of config '{cfg}': tensor '[\w.]+' has shape \(4, 1, 3, 3, 3\) "
-    r"in the checkpoint and \(8, 1, 3, 3, 3\) in the network \(\d+ of \d+ tensors differ\)\."
+    r"in the checkpoint and \(8, 1, 3, 3, 3\) in the network \(\d+ of the network.s \d+ tensors missing or of another shape, \d+ checkpoint tensors unused\)\."
 )
 
 
@@ -255,3 +255,19 @@ def test_swap_network_and_loss_with_mlflow(tiny_datasets, tmp_path, monkeypatch)
     run(config_file="bundles/amos/inference.json", run_dir=str(run_dir), num_workers=0)
     assert len(list((run_dir / "predictions").glob("*_seg.nii.gz"))) == NUM_TEST
     assert type(RunConfig(run_dir)["network_def"]).__name__ == "UNet"
+
+
+def test_run_folder_holds_one_run(trained, tiny_datasets, tmp_path):
+    """Training another network into a folder that holds a run stops before writing anything, with one
+    line naming the folder and the differing key; the saved run is untouched."""
+    run_dir = tmp_path / "run"
+    shutil.copytree(trained("amos"), run_dir)
+    saved = (run_dir / RUN_CONFIG).read_bytes()
+    unet = json.dumps({"_target_": "monai.networks.nets.UNet", "spatial_dims": 3, "in_channels": 1, "out_channels": 16,
+                       "channels": [4, 8, 16], "strides": [2, 2]})
+    proc = bundle_cmd("run", "--config_file", "bundles/amos/train.json",
+                      *tiny_overrides(run_dir, tiny_datasets["amos"], features=False), "--network_def", unet)
+    assert proc.returncode == 1, proc.stderr[-3000:]
+    last = proc.stderr.rstrip("\n").splitlines()[-1]
+    assert re.match(rf"ValueError: run folder '{re.escape(str(run_dir))}' already holds another run: its network_def", last), last
+    assert (run_dir / RUN_CONFIG).read_bytes() == saved

@@ -259,6 +259,7 @@ def test_training_curves_distinct_styles_names_and_integer_ticks(tmp_path, epoch
     assert legend[0] == "val_mean_dice" and legend[1:] == [n if n != "bladder" else "bladder (absent)" for n in AMOS_NAMES]
     styles = [(tuple(line.get_color()), line.get_linestyle()) for line in ax_dice.lines[1:]]
     assert len(set(styles)) == len(AMOS_NAMES)  # 15 structures, no two drawn alike (spleen vs right adrenal gland)
+    assert len({color for color, _ in styles}) == len(AMOS_NAMES)  # and a distinct colour for each
     for ax in (ax_loss, ax_dice):
         ticks = [t for t in ax.get_xticks() if ax.get_xlim()[0] <= t <= ax.get_xlim()[1]]
         assert ticks and all(float(t).is_integer() for t in ticks), ticks
