@@ -30,6 +30,7 @@ import json
 import logging
 import os
 import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from copy import deepcopy
 from pathlib import Path
@@ -684,6 +685,7 @@ def export_bundle(
     output_dir: str | os.PathLike,
     checkpoint: str | os.PathLike | None = None,
     key_in_ckpt: str = "model",
+    overwrite: bool = False,
 ) -> str:
     """Write a bundle in the MONAI model-zoo layout::
 
@@ -712,18 +714,22 @@ def export_bundle(
 
     Args:
         source: a run folder, or a bundle name / folder.
-        output_dir: destination folder (created; existing files with the same names are replaced).
+        output_dir: destination folder; it must not exist or be empty, unless ``overwrite``.
         checkpoint: weights to export instead of the run's ``model.pt``: a checkpoint saved by the
             bundle (``{"model": state_dict, ...}``) or a bare ``state_dict``; written to
             ``models/model.pt`` as ``{key_in_ckpt: state_dict}``. Defaults to None (the run's best
             checkpoint; none for a bundle).
         key_in_ckpt: key of the network weights in the checkpoint. Defaults to ``"model"``.
+        overwrite: replace a non-empty ``output_dir`` as a whole (no file of an earlier export, e.g.
+            a TorchScript ``models/model.ts`` of another model, is left beside the new one).
+            Defaults to False.
 
     Returns:
         ``output_dir`` as a string.
 
     Raises:
         FileNotFoundError: unknown bundle or run folder, missing checkpoint file.
+        FileExistsError: ``output_dir`` exists and is not empty, without ``overwrite``.
         ValueError: a checkpoint that holds no state dict or does not fit the exported network.
     """
     from monai.bundle import ConfigParser
@@ -743,15 +749,30 @@ def export_bundle(
         network = load_network_checkpoint(parser.get_parsed_content("network_def"), checkpoint, str(train_config), key_in_ckpt)
         weights = network.state_dict()
     out = Path(output_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not overwrite:
+        raise FileExistsError(
+            f"export folder '{out}' already exists and is not empty; choose a new folder or pass --overwrite "
+            "(replaces it as a whole, so no file of an earlier export is left beside this one)."
+        )
     zoo = {
         "*": {"bundle_root": ".", "run_dir": "$@bundle_root"},
         "train.json": {"bundle_root": ".", "output_dir": "$@bundle_root", "ckpt_dir": "$@output_dir + '/models'"},
     }
-    _copy_bundle_files(src, out, zoo)
-    (out / "models").mkdir(parents=True, exist_ok=True)
-    if weights is not None:
-        from monai_cwcd.utils import atomic_output
-
-        with atomic_output(out / "models" / "model.pt") as tmp:
-            torch.save({key_in_ckpt: weights}, tmp)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:  # written beside the destination, then moved into place: no half-written export
+        _copy_bundle_files(src, tmp_dir, zoo)
+        (tmp_dir / "models").mkdir(parents=True, exist_ok=True)
+        if weights is not None:
+            torch.save({key_in_ckpt: weights}, tmp_dir / "models" / "model.pt")
+        if out.exists():
+            old = out.with_name(f".{out.name}.old")
+            shutil.rmtree(old, ignore_errors=True)
+            os.replace(out, old)
+            os.replace(tmp_dir, out)
+            shutil.rmtree(old, ignore_errors=True)
+        else:
+            os.replace(tmp_dir, out)
+    finally:
+        shutil.rmtree(tmp_dir, ignore_errors=True)
     return str(out)

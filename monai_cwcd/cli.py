@@ -202,13 +202,14 @@ def compare(
         print(f"docs: {write_results_doc(output_dir, docs, command=f'monai-cwcd compare --output_dir {output_dir} {flags}'.strip())}")
 
 
-def export_bundle(source: str, output_dir: str | None = None, checkpoint: str | None = None) -> None:
+def export_bundle(source: str, output_dir: str | None = None, checkpoint: str | None = None, overwrite: bool = False) -> None:
     """Export a training run folder (``runs/amos_demo``: its saved config, every override applied,
     and its best checkpoint ``model.pt``) or a bundle (amos, brats, pengwin, or a bundle folder) to
     the MONAI model-zoo layout (``configs/``, ``models/``, ``docs/``, ``LICENSE``) in ``output_dir``
     (default for a run folder: ``<run>/export``). The checkpoint (the run's, or ``checkpoint``) is
     loaded into the network built from the exported config first: one that does not fit fails
-    with one line naming both and the first differing tensor."""
+    with one line naming both and the first differing tensor. An existing non-empty ``output_dir``
+    is refused unless ``--overwrite`` (which replaces it as a whole)."""
     import os
 
     from monai_cwcd.bundle import RUN_CONFIG
@@ -219,7 +220,7 @@ def export_bundle(source: str, output_dir: str | None = None, checkpoint: str | 
             raise ValueError(f"'{source}' is not a run folder (no {RUN_CONFIG}): pass the output folder, e.g. "
                              f"monai-cwcd export-bundle {source} zoo/{os.path.basename(os.path.normpath(source))}.")
         output_dir = os.path.join(source, "export")
-    print(_export(source, output_dir, checkpoint=checkpoint))
+    print(_export(source, output_dir, checkpoint=checkpoint, overwrite=overwrite))
 
 
 def fetch_example(name: str, cache_dir: str | None = None, force: bool = False) -> None:

@@ -271,3 +271,18 @@ def test_run_folder_holds_one_run(trained, tiny_datasets, tmp_path):
     last = proc.stderr.rstrip("\n").splitlines()[-1]
     assert re.match(rf"ValueError: run folder '{re.escape(str(run_dir))}' already holds another run: its network_def", last), last
     assert (run_dir / RUN_CONFIG).read_bytes() == saved
+
+
+def test_export_refuses_a_used_folder_and_overwrite_replaces_it(trained, tmp_path):
+    """A second export into the same folder would leave files of the first (e.g. a TorchScript of
+    another model) beside the new bundle: it is refused; --overwrite replaces the folder as a whole."""
+    run_dir = trained("amos")
+    dest = tmp_path / "zoo"
+    cli_main(["export-bundle", str(run_dir), str(dest)])
+    (dest / "models" / "model.ts").write_bytes(b"stale")
+    with pytest.raises(SystemExit):
+        cli_main(["export-bundle", str(run_dir), str(dest)])
+    assert (dest / "models" / "model.ts").is_file()
+    cli_main(["export-bundle", str(run_dir), str(dest), "--overwrite"])
+    assert not (dest / "models" / "model.ts").exists() and (dest / "models" / "model.pt").is_file()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]  # no temporary folder left behind
