@@ -43,6 +43,9 @@ SKIPPED = {
 #: run in the default suite (the AMOS path a new user follows); the others are marked ``slow`` and
 #: ``docs``: ``.ci/run`` runs them after the default suite (``bash scripts/test.sh -m docs``)
 DEFAULT_FILES = {"docs/bundles.md", "bundles/amos/docs/README.md"}
+#: slow only (``pytest -m slow``), not in CI: the comparison commands (downloads from PyPI with
+#: ``--fetch``, several ``--quick`` suites: tens of minutes on 2 cores)
+SLOW_ONLY_FILES = {"docs/evaluation.md"}
 
 
 def _blocks(path: Path) -> list[list[str]]:
@@ -136,8 +139,8 @@ def _command(line: str, bundle: str | None, data: dict[str, str], sandbox: Path,
     if "/path/to/labels" in line:
         pred = re.search(r"evaluate\s+(\S+)", line).group(1)
         line = line.replace("/path/to/labels", str(_labels_for(cwd / pred, sandbox / "labels_for_evaluate")))
-    line = line.replace("/tmp/compare_quick", str(sandbox / "compare_quick"))
-    argv = shlex.split(line)
+    line = re.sub(r"(?<![\w.])/tmp/([\w.-]+)", lambda m: str(sandbox / m.group(1)), line)  # scratch outputs
+    argv = shlex.split(line, comments=True)  # a trailing `# comment` is not an argument
     extra = _size_overrides(line, sandbox)
     if argv[0] == "python":
         argv[0] = sys.executable
@@ -146,7 +149,8 @@ def _command(line: str, bundle: str | None, data: dict[str, str], sandbox: Path,
     elif argv[0] == "torchrun":
         argv[:1] = [sys.executable, "-m", "torch.distributed.run"]
         argv = [re.sub(r"^--nproc_per_node=\d+$", "--nproc_per_node=2", a) for a in argv]
-    if "compare" in argv and "--quick" not in argv and ("compare_losses.py" in line or " compare " in line):
+    runs_comparison = "compare" in argv or any(a.endswith("compare_losses.py") for a in argv)
+    if runs_comparison and "--quick" not in argv:
         argv.append("--quick")
     return argv + extra
 
@@ -170,7 +174,12 @@ def _doc_ids() -> list:
         lines = [line for block in _blocks(path) for line in block]
         if not any(line.startswith(RUNNERS) and not any(k in line for k in SKIPPED) for line in lines):
             continue
-        marks = [] if rel in DEFAULT_FILES else [pytest.mark.slow, pytest.mark.docs]
+        if rel in DEFAULT_FILES:
+            marks = []
+        elif rel in SLOW_ONLY_FILES:
+            marks = [pytest.mark.slow]
+        else:
+            marks = [pytest.mark.slow, pytest.mark.docs]
         params.append(pytest.param(rel, id=rel, marks=marks))
     return params
 
