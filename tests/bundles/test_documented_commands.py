@@ -133,13 +133,13 @@ def _network_def(files: str, sandbox: Path) -> tuple[str, str]:
 
 def _command(line: str, bundle: str | None, data: dict[str, str], sandbox: Path, cwd: Path) -> list[str]:
     """The argv that runs documented ``line`` here."""
+    line = re.sub(r"(?<![\w.])/tmp/([\w.-]+)", lambda m: str(sandbox / m.group(1)), line)  # documented scratch outputs (before the placeholders, which may live in /tmp)
     if bundle:
         for key, value in sorted(_placeholders(bundle, data, cwd).items(), key=lambda kv: -len(kv[0])):
             line = line.replace(key, value)
     if "/path/to/labels" in line:
         pred = re.search(r"evaluate\s+(\S+)", line).group(1)
         line = line.replace("/path/to/labels", str(_labels_for(cwd / pred, sandbox / "labels_for_evaluate")))
-    line = re.sub(r"(?<![\w.])/tmp/([\w.-]+)", lambda m: str(sandbox / m.group(1)), line)  # scratch outputs
     argv = shlex.split(line, comments=True)  # a trailing `# comment` is not an argument
     extra = _size_overrides(line, sandbox)
     if argv[0] == "python":
