@@ -46,6 +46,7 @@ from monai_cwcd.evaluation.configs import (
     RunConfig,
     _BoundaryDice,
     build_loss,
+    contour_widths_from_labels,
     build_network,
     class_weights,
     count_parameters,
@@ -188,15 +189,36 @@ def _map_argument(loss: nn.Module) -> str | None:
     return params[2] if len(params) > 2 else None
 
 
-def precompute_maps(cfg: RunConfig, labels: torch.Tensor, num_classes: int) -> torch.Tensor | None:
+def precompute_maps(
+    cfg: RunConfig, labels: torch.Tensor, num_classes: int, spacings: Sequence[Sequence[float]] | None = None,
+    contour_widths: Mapping[int, float] | None = None,
+) -> torch.Tensor | None:
     """Per-case maps for the losses that take one, computed once with the row's own settings:
-    ``ContourWeightMap`` (CWCE, SDL, CWCD), ``DistanceWeightMap`` (DWCE), ``RRWMap`` (RW, RW+CE)
-    and MONAI ``BoundaryLoss``'s signed distance maps (Boundary+Dice)."""
+    ``ContourWeightMap`` (CWCE, SDL, CWCD; a ``contour_width_mm`` setting with each case's
+    ``spacings``, ``"adaptive"`` with ``contour_widths``), ``DistanceWeightMap`` (DWCE), ``RRWMap``
+    (RW, RW+CE) and MONAI ``BoundaryLoss``'s signed distance maps (Boundary+Dice).
+
+    Raises:
+        ValueError: a millimetre setting without ``spacings``, ``"adaptive"`` without ``contour_widths``.
+    """
     from monai_cwcd import transforms as T
 
     s = cfg.settings
     if cfg.loss in CONTOUR_LOSSES:
         comp = next(v for v in s.values())
+        width = comp.get("contour_width_mm")
+        if width is not None:
+            if spacings is None:
+                raise ValueError(f"{cfg.name}: a contour_width_mm setting needs each case's voxel spacing.")
+            if width == "adaptive":
+                if contour_widths is None:
+                    raise ValueError(f"{cfg.name}: contour_width_mm='adaptive' needs the training labels' widths.")
+                width = dict(contour_widths)
+            return torch.stack([
+                torch.as_tensor(T.ContourWeightMap(contour_width_mm=width, spacing=tuple(sp),
+                                                   edge_is_contour=comp.get("edge_is_contour", False))(lab))
+                for lab, sp in zip(labels, spacings)
+            ])
         xf: Callable = T.ContourWeightMap(kernel_size=comp["kernel_size"], iterations=comp["iterations"],
                                           edge_is_contour=comp.get("edge_is_contour", False))
     elif cfg.loss == "DWCE":
@@ -238,6 +260,7 @@ def train_and_evaluate(
     net_settings: Mapping[str, Any],
     device: torch.device,
     weights: torch.Tensor | None = None,
+    contour_widths: Mapping[int, float] | None = None,
 ) -> dict[str, Any]:
     """Train one row with one seed for ``epochs`` and score ``evaluate`` after each epoch of ``eval_epochs``.
 
@@ -255,7 +278,7 @@ def train_and_evaluate(
     # channels-last on CPU: same model, 1.2-1.5x faster oneDNN 3D convolutions with few channels
     fmt = torch.channels_last_3d if train["image"].ndim == 5 and device.type == "cpu" else torch.contiguous_format
     net = build_network(cfg.network, train["image"].shape[1], spec["num_classes"], net_settings).to(device=device, memory_format=fmt)
-    loss_fn = build_loss(cfg, spec["num_classes"], weights).to(device)
+    loss_fn = build_loss(cfg, spec["num_classes"], weights, contour_widths).to(device)
     arg = _map_argument(loss_fn) if maps is not None else None
     opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
     gen = torch.Generator().manual_seed(seed)
@@ -308,7 +331,7 @@ def compare_losses(
     dataset_dir: str | None = None,
     output_dir: str = "compare_losses",
     losses: Sequence[str] | None = None,
-    contour_settings: Sequence[Sequence[int]] = ((2, 1), (3, 1), (3, 2), (3, 3)),
+    contour_settings: Sequence[Sequence[int] | str] = ((2, 1), (3, 1), (3, 2), (3, 3)),
     networks: Sequence[str] = ("unet", "pdanet"),
     include_background: bool = False,
     seeds: Sequence[int] = (0, 1, 2),
@@ -349,8 +372,10 @@ def compare_losses(
             (the synthetic dataset, or the example in the cache).
         output_dir: where the outputs go. Defaults to ``"compare_losses"``.
         losses: subset of :data:`BASELINE_LOSSES` plus ``"CWCD"``. Defaults to ``None`` (all).
-        contour_settings: CWCD (kernel_size, iterations) rows. Defaults to ``((2, 1), (3, 1), (3,
-            2), (3, 3))``.
+        contour_settings: the CWCD rows' contour settings: ``(kernel_size, iterations)``, a width
+            ``"2mm"`` (per axis from each case's spacing) or ``"adaptive"`` (one width per structure
+            from the training labels; :func:`~monai_cwcd.evaluation.configs.parse_contour_setting`).
+            Defaults to ``((2, 1), (3, 1), (3, 2), (3, 3))``.
         networks: networks of :data:`NETWORKS` (``"unet"`` carries the loss comparison; every other
             adds ``Dice+CE`` and ``CWCD`` rows). Defaults to ``("unet", "pdanet")``.
         include_background: the one ``include_background`` of every Dice-family loss. Defaults to
@@ -441,11 +466,12 @@ def compare_losses(
         rec = _load_run(path, ident) if resume else None
         if rec is None:
             key = (cfg.name, fold["name"], tag)
+            widths = contour_widths_from_labels(train["label"], train["spacing"], spec["num_classes"])
             if key not in map_cache:
-                map_cache[key] = precompute_maps(cfg, train["label"], spec["num_classes"])
+                map_cache[key] = precompute_maps(cfg, train["label"], spec["num_classes"], train["spacing"], widths)
             weights = class_weights(train["label"], spec["num_classes"])
             rec = train_and_evaluate(cfg, seed, train, evaluate, map_cache[key], spec, n_epochs, eval_epochs, batch_size, lr,
-                                     net_cfg[cfg.network], dev, weights)
+                                     net_cfg[cfg.network], dev, weights, widths)
             rec["ident"] = ident
             write_json(path, rec)  # atomic: a killed comparison resumes after the last finished run
         else:
@@ -526,7 +552,11 @@ def compare_losses(
         "collapse_dsc": float(collapse_dsc),
         "device": str(dev),
         "torch_threads": torch.get_num_threads(),
+        "adaptive_contour_widths": {f["name"] or "all": {str(k): v for k, v in contour_widths_from_labels(
+            f["train"]["label"], f["train"]["spacing"], spec["num_classes"]).items()} for f in folds}
+        if any(c.settings.get("CWCDLoss", {}).get("contour_width_mm") == "adaptive" for c in configs) else {},
         "configs": [{"name": c.name, "loss": c.loss, "network": c.network, "kernel_size": c.kernel_size, "iterations": c.iterations,
+                     "contour": c.contour,
                      "loss_settings": c.settings, "network_settings": net_cfg[c.network], "parameters": params.get(c.name)} for c in configs],
         "class_weights": [float(v) for v in class_weights(all_train, spec["num_classes"])],
         "load_seconds": load_seconds,

@@ -48,6 +48,8 @@ __all__ = [
     "network_settings",
     "count_parameters",
     "class_weights",
+    "parse_contour_setting",
+    "contour_widths_from_labels",
 ]
 
 #: the baselines, in table order; the CWCD rows are added per contour setting and network.
@@ -87,13 +89,101 @@ class RunConfig:
     kernel_size: int = 3
     iterations: int = 1
     settings: dict = field(default_factory=dict, hash=False, compare=False)
+    #: the contour setting as shown in the tables: ``"(3, 1)"``, ``"2 mm"``, ``"adaptive"``
+    contour: str = "(3, 1)"
 
 
-def loss_settings(loss: str, include_background: bool = False, kernel_size: int = 3, iterations: int = 1) -> dict[str, Any]:
+#: the adaptive rule of the comparison (as ``monai-cwcd contours --adaptive``): ``w_c = clip(0.1 r_c,
+#: s_min, 6 s_min)`` with ``r_c`` the median equivalent radius and ``s_min`` the finest voxel spacing.
+ADAPTIVE_FRACTION = 0.1
+
+
+def parse_contour_setting(setting: Any) -> dict[str, Any]:
+    """One contour setting of the comparison, normalised: a voxel setting ``(kernel_size, iterations)``
+    (tuple or ``"3x1"``), a uniform width in millimetres (``"2mm"``, ``"2.5 mm"``) or ``"adaptive"``
+    (one width per structure from the training labels, :func:`contour_widths_from_labels`).
+
+    Returns:
+        ``{"kernel_size", "iterations", "contour_width_mm", "label", "suffix"}``: ``contour_width_mm``
+        is ``None`` (voxel setting), a float, or ``"adaptive"``; ``label`` is the tables' text and
+        ``suffix`` the row-name suffix (``""`` for the reference (3, 1)).
+
+    Raises:
+        ValueError: anything else (the message lists the accepted forms).
+    """
+    text = setting.strip().lower() if isinstance(setting, str) else None
+    try:
+        if text == "adaptive":
+            return {"kernel_size": 3, "iterations": 1, "contour_width_mm": "adaptive", "label": "adaptive", "suffix": " adaptive"}
+        if text is not None and text.endswith("mm"):
+            w = float(text[:-2])
+            if not (w > 0 and w < float("inf")):
+                raise ValueError
+            return {"kernel_size": 3, "iterations": 1, "contour_width_mm": w, "label": f"{w:g} mm", "suffix": f" {w:g}mm"}
+        k, it = (int(v) for v in (text.split("x") if text is not None else setting))
+        if k < 2 or it < 1:
+            raise ValueError
+    except (ValueError, TypeError):
+        raise ValueError(
+            f"contour setting {setting!r}: expected (kernel_size, iterations) such as (3, 1) or '3x1' (kernel >= 2, "
+            "iterations >= 1), a width in millimetres such as '2mm', or 'adaptive'."
+        ) from None
+    suffix = "" if (k, it) == (3, 1) else f" k{k} i{it}"
+    return {"kernel_size": k, "iterations": it, "contour_width_mm": None, "label": f"({k}, {it})", "suffix": suffix}
+
+
+def contour_widths_from_labels(
+    labels: torch.Tensor, spacings: Sequence[Sequence[float]], num_classes: int, fraction: float = ADAPTIVE_FRACTION
+) -> dict[int, float]:
+    """The adaptive rule of ``monai-cwcd contours --adaptive`` on in-memory training labels:
+    ``w_c = clip(fraction * r_c, s_min, 6 s_min)`` mm, ``r_c`` the median over the cases containing
+    ``c`` of its equivalent radius ``(3 V_c / (4 pi))^(1/3)``, ``s_min`` the median finest voxel
+    spacing; the background and absent classes get ``s_min``
+    (:func:`monai_cwcd.data.contours.equivalent_radius_width`).
+
+    Args:
+        labels: class indices ``(N, 1, *spatial)``.
+        spacings: voxel spacing in mm of each case, ``N`` sequences.
+        num_classes: number of classes incl. background.
+        fraction: width as a fraction of the equivalent radius. Defaults to 0.1.
+
+    Returns:
+        ``{class: width_mm}`` for every class (rounded to 1 um).
+
+    Raises:
+        ValueError: a spacing count that is not ``N``.
+    """
+    import math
+
+    import numpy as np
+
+    from monai_cwcd.data.contours import equivalent_radius_width
+
+    if len(spacings) != labels.shape[0]:
+        raise ValueError(f"got {len(spacings)} spacings for {labels.shape[0]} label volumes.")
+    finest = float(np.median([min(float(v) for v in s) for s in spacings]))
+    volumes: dict[int, list[float]] = {c: [] for c in range(num_classes)}
+    for lab, sp in zip(labels, spacings):
+        counts = torch.bincount(lab.reshape(-1).long(), minlength=num_classes)
+        voxel = float(math.prod(float(v) for v in sp))
+        for c in range(1, num_classes):
+            if counts[c] > 0:
+                volumes[c].append(float(counts[c]) * voxel)
+    out = {0: round(finest, 3)}
+    for c in range(1, num_classes):
+        out[c] = round(equivalent_radius_width(volumes[c], fraction, finest, 6 * finest)[1], 3) if volumes[c] else round(finest, 3)
+    return out
+
+
+def loss_settings(
+    loss: str, include_background: bool = False, kernel_size: int = 3, iterations: int = 1,
+    contour_width_mm: float | str | None = None,
+) -> dict[str, Any]:
     """The full, explicit settings of one loss kind (what :func:`build_loss` passes on).
 
-    ``"class_weight": "inverse_frequency"`` is replaced by the weights counted on the training labels
-    when the loss is built.
+    ``"weight": "inverse_frequency"`` is replaced by the weights counted on the training labels, and
+    ``"contour_width_mm": "adaptive"`` by the widths of :func:`contour_widths_from_labels`, when the
+    loss is built. ``contour_width_mm`` (CWCD only) replaces ``kernel_size``/``iterations``.
 
     Raises:
         ValueError: unknown loss kind.
@@ -126,7 +216,12 @@ def loss_settings(loss: str, include_background: bool = False, kernel_size: int 
     }
     if loss not in table:
         raise ValueError(f"unknown loss {loss!r}; expected one of {list(LOSS_KINDS)}.")
-    return copy.deepcopy(table[loss])
+    out = copy.deepcopy(table[loss])
+    if contour_width_mm is not None:
+        if loss != "CWCD":
+            raise ValueError(f"contour_width_mm is a setting of the CWCD rows, not of {loss!r}.")
+        out["CWCDLoss"]["contour_width_mm"] = contour_width_mm
+    return out
 
 
 def default_configs(
@@ -140,8 +235,9 @@ def default_configs(
 
     Args:
         losses: subset of :data:`BASELINE_LOSSES` plus ``"CWCD"``. Defaults to ``None`` (all).
-        contour_settings: (kernel_size, iterations) of the CWCD rows; CWCE and SDL use (3, 1).
-            Defaults to ``((2, 1), (3, 1), (3, 2), (3, 3))``.
+        contour_settings: the CWCD rows' contour settings (:func:`parse_contour_setting`: ``(kernel_size,
+            iterations)``, ``"2mm"``, ``"adaptive"``); CWCE and SDL use (3, 1). Defaults to ``((2, 1),
+            (3, 1), (3, 2), (3, 3))``.
         networks: networks of :data:`NETWORKS`; ``"unet"`` carries the loss comparison, each other
             one adds a ``Dice+CE [net]`` and a ``CWCD [net]`` row (and the U-Net gets its ``Dice+CE``
             and ``CWCD`` rows whatever ``losses`` says). Defaults to ``("unet",)``.
@@ -159,17 +255,19 @@ def default_configs(
     if bad:
         raise ValueError(f"unknown network(s) {bad}; expected any of {list(NETWORKS)}.")
     ib = bool(include_background)
+    parsed = [parse_contour_setting(c) for c in contour_settings]
     if "unet" in networks and len(networks) > 1:  # the model-independence table needs the U-Net pair too
         wanted += [w for w in ("Dice+CE", "CWCD") if w not in wanted]
-        if not any((int(k), int(it)) == (3, 1) for k, it in contour_settings):
-            contour_settings = [*contour_settings, (3, 1)]
+        if not any(p["suffix"] == "" for p in parsed):
+            parsed.append(parse_contour_setting((3, 1)))
     rows: list[RunConfig] = []
     if "unet" in networks:
         rows += [RunConfig(name=w, loss=w, settings=loss_settings(w, ib)) for w in BASELINE_LOSSES if w in wanted]
         if "CWCD" in wanted:
-            for k, it in contour_settings:
-                name = "CWCD" if (int(k), int(it)) == (3, 1) else f"CWCD k{int(k)} i{int(it)}"
-                rows.append(RunConfig(name, "CWCD", "unet", int(k), int(it), loss_settings("CWCD", ib, k, it)))
+            for p in parsed:
+                k, it = p["kernel_size"], p["iterations"]
+                rows.append(RunConfig(f"CWCD{p['suffix']}", "CWCD", "unet", k, it,
+                                      loss_settings("CWCD", ib, k, it, p["contour_width_mm"]), p["label"]))
             if not any(r.name == "CWCD" for r in rows):  # the reference row must exist
                 rows.append(RunConfig("CWCD", "CWCD", settings=loss_settings("CWCD", ib)))
     for net in networks:
@@ -281,15 +379,21 @@ def _strict(cls: Callable, kwargs: Mapping[str, Any]) -> Any:
     return cls(**kwargs)
 
 
-def _resolve_weight(kw: dict[str, Any], weights: torch.Tensor | None) -> dict[str, Any]:
+def _resolve_weight(kw: dict[str, Any], weights: torch.Tensor | None, widths: Mapping[int, float] | None = None) -> dict[str, Any]:
     if kw.get("weight") == "inverse_frequency":
         if weights is None:
             raise ValueError("a loss with weight='inverse_frequency' needs the training labels' class weights.")
         kw = dict(kw, weight=weights.clone())
+    if kw.get("contour_width_mm") == "adaptive":
+        if widths is None:
+            raise ValueError("a loss with contour_width_mm='adaptive' needs the training labels' contour widths.")
+        kw = dict(kw, contour_width_mm=dict(widths))
     return kw
 
 
-def build_loss(cfg: RunConfig, num_classes: int, weights: torch.Tensor | None = None) -> nn.Module:
+def build_loss(
+    cfg: RunConfig, num_classes: int, weights: torch.Tensor | None = None, contour_widths: Mapping[int, float] | None = None
+) -> nn.Module:
     """The loss module of one configuration, built from ``cfg.settings`` (softmax over logits,
     class-index targets).
 
@@ -299,10 +403,12 @@ def build_loss(cfg: RunConfig, num_classes: int, weights: torch.Tensor | None = 
         num_classes: number of classes incl. background.
         weights: inverse-frequency class weights (:func:`class_weights`) for
             ``weight="inverse_frequency"``. Defaults to ``None``.
+        contour_widths: per-class widths in mm (:func:`contour_widths_from_labels`) for
+            ``contour_width_mm="adaptive"``. Defaults to ``None``.
 
     Raises:
         TypeError: a setting the loss does not take.
-        ValueError: unknown components, or ``"inverse_frequency"`` without ``weights``.
+        ValueError: unknown components, or ``"inverse_frequency"``/``"adaptive"`` without their values.
     """
     from monai.losses import BoundaryLoss, DiceCELoss, DiceLoss, GeneralizedDiceLoss
 
@@ -325,7 +431,7 @@ def build_loss(cfg: RunConfig, num_classes: int, weights: torch.Tensor | None = 
         raise ValueError(f"{cfg.name}: unknown loss component(s) {unknown}; expected any of {sorted(classes)}.")
     if "BoundaryLoss" in s:
         return _BoundaryDice(s["DiceLoss"], s["BoundaryLoss"], **s.get("schedule", {}))
-    parts = [_strict(classes[k], _resolve_weight(dict(v), weights)) for k, v in s.items() if k in classes]
+    parts = [_strict(classes[k], _resolve_weight(dict(v), weights, contour_widths)) for k, v in s.items() if k in classes]
     if "cross_entropy" in s:
         if s["cross_entropy"]:
             raise TypeError(f"{cfg.name}: the plain cross-entropy takes no settings, got {sorted(s['cross_entropy'])}.")

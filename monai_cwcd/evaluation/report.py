@@ -47,7 +47,7 @@ __all__ = [
 REFERENCE = "CWCD"
 PER_CASE_HEADER = ["budget", "config", "seed", "case", "structure", "dice", "hd95", "assd", "label_voxels", "pred_voxels"]
 RESULTS_HEADER = [
-    "budget", "config", "network", "loss", "kernel_size", "iterations", "parameters", "learning_rate", "epochs", "seeds",
+    "budget", "config", "network", "loss", "kernel_size", "iterations", "contour", "parameters", "learning_rate", "epochs", "seeds",
     "dsc_mean", "dsc_std", "detection_rate", "false_positives", "hd95_detected_mean", "hd95_detected_std",
     "assd_detected_mean", "assd_detected_std", "reference", "delta_dsc", "wilcoxon_p", "n_units", "collapsed",
     "seconds_per_run", "loss_settings",
@@ -181,6 +181,7 @@ def write_report(
                 chosen.get(c, {}).get("learning_rate"), chosen.get(c, {}).get("epochs"))
             rows.append([
                 b, c, m["network"], m["loss"], m["kernel_size"] if contour else "", m["iterations"] if contour else "",
+                m.get("contour") or f"({m['kernel_size']}, {m['iterations']})" if contour else "",
                 m.get("parameters") or "", lr, ep, len(settings["seeds"]), st["dsc_mean"], st["dsc_std"], st["detection_rate"],
                 st["false_positives"], st["hd95_detected_mean"], st["hd95_detected_std"], st["assd_detected_mean"],
                 st["assd_detected_std"], ref, delta, p, n, "yes" if collapsed else "no", seconds[c],
@@ -268,11 +269,11 @@ def results_markdown(output_dir: str | os.PathLike) -> str:
         title = "matched budget (the same learning rate and epochs for every row)" if b == "matched" else (
             "selected budget (each row's learning rate and epochs chosen on validation cases drawn from the training cases)")
         lines += [f"#### Loss comparison, {title}", "",
-                  "| Configuration | Network | (k, it) | params | lr | epochs | DSC mean ± std | detected | HD95 detected | "
+                  "| Configuration | Network | contour | params | lr | epochs | DSC mean ± std | detected | HD95 detected | "
                   "ASSD detected | ΔDSC vs ref | p (cases) | units | collapsed | s/run |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in (r for r in res if r["budget"] == b):
-            kit = f"({int(r['kernel_size'])}, {int(r['iterations'])})" if not math.isnan(r["kernel_size"]) else "–"
+            kit = str(r.get("contour") or "–") if not math.isnan(r["kernel_size"]) else "–"
             ref = "" if r["reference"] == REFERENCE else f" ({r['reference']})"
             lines.append(
                 f"| {r['config']} | {r['network']} | {kit} | {_int(r['parameters'])} | {_fmt(r['learning_rate'], 4)} | {_int(r['epochs'])} | "
@@ -468,7 +469,8 @@ def compute_claims(
         cmp(REFERENCE, b, f"CWCD mean DSC > {b}", src)
     cmp("CWCE", "CE", "CWCE mean DSC > CE (contour weighting helps CE)", "journal Table II")
     cmp("SDL", "Dice", "SDL mean DSC > Dice (contour separation helps Dice)", "journal Table II")
-    its = [(r["iterations"], r["dsc_mean"]) for r in results if r["loss"] == "CWCD" and r["network"] == "unet" and r["kernel_size"] == 3]
+    its = [(r["iterations"], r["dsc_mean"]) for r in results if r["loss"] == "CWCD" and r["network"] == "unet" and r["kernel_size"] == 3
+           and str(r.get("contour", "(")).startswith("(")]
     if len(its) >= 2:
         its.sort()
         best = max(its, key=lambda t: t[1])

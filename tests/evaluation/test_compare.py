@@ -293,3 +293,70 @@ def test_quick_suite_writes_the_page(tmp_path, cache):
     assert second["reused_runs"] > 0  # the U-Net rows of the network table are the loss comparison's runs
     for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png", "contour_settings.png"):
         assert (tmp_path / "d" / "results" / png).stat().st_size > 5_000
+
+
+def test_parse_contour_setting():
+    from monai_cwcd.evaluation.configs import parse_contour_setting
+
+    assert parse_contour_setting((3, 1))["suffix"] == "" and parse_contour_setting("2x1")["label"] == "(2, 1)"
+    mm = parse_contour_setting("2.5 mm")
+    assert (mm["contour_width_mm"], mm["label"], mm["suffix"]) == (2.5, "2.5 mm", " 2.5mm")
+    assert parse_contour_setting("Adaptive")["contour_width_mm"] == "adaptive"
+    for bad in ("3", "1x1", "-2mm", "wide", (3,)):
+        with pytest.raises(ValueError, match="contour setting"):
+            parse_contour_setting(bad)
+    names = [c.name for c in default_configs(["CWCD"], [(3, 1), "2mm", "adaptive"])]
+    assert names == ["CWCD", "CWCD 2mm", "CWCD adaptive"]
+    # the voxel rows keep their settings exactly (finished runs stay reusable); only mm rows carry a width
+    voxel, mm_row, adaptive = default_configs(["CWCD"], [(3, 1), "2mm", "adaptive"])
+    assert "contour_width_mm" not in voxel.settings["CWCDLoss"] and voxel.settings == loss_settings("CWCD")
+    assert mm_row.settings["CWCDLoss"]["contour_width_mm"] == 2.0 and mm_row.contour == "2 mm"
+    with pytest.raises(ValueError, match="CWCD rows"):
+        loss_settings("Dice+CE", contour_width_mm=2.0)
+    with pytest.raises(ValueError, match="adaptive"):
+        build_loss(adaptive, 3)
+
+
+def test_contour_widths_from_labels_follow_the_adaptive_rule():
+    """w_c = clip(0.1 r_c, s_min, 6 s_min): a ball of radius 20 mm gets 2 mm, a tiny blob the minimum,
+    a huge one the maximum; the same rule as ``monai-cwcd contours --adaptive``."""
+    import math
+
+    from monai_cwcd.evaluation.configs import contour_widths_from_labels
+
+    spacing = (0.5, 0.5, 2.0)
+    lab = torch.zeros(1, 1, 200, 200, 60, dtype=torch.long)
+    zz, yy, xx = torch.meshgrid(torch.arange(200) * 0.5, torch.arange(200) * 0.5, torch.arange(60) * 2.0, indexing="ij")
+    ball = ((zz - 50) ** 2 + (yy - 50) ** 2 + (xx - 60) ** 2) <= 20.0**2
+    lab[0, 0][ball] = 1
+    lab[0, 0, 0, 0, 0] = 2  # one voxel: 0.5 mm^3
+    lab[0, 0, 150:, :, :] = 3  # a slab of 25 x 100 x 120 mm
+    w = contour_widths_from_labels(lab, [spacing], 5)
+    r1 = (3 * int(ball.sum()) * 0.5 * 0.5 * 2.0 / (4 * math.pi)) ** (1 / 3)
+    assert w[1] == pytest.approx(0.1 * r1, abs=1e-3) and 1.9 < w[1] < 2.1
+    assert w[0] == w[2] == w[4] == 0.5 and w[3] == 3.0  # background/absent/tiny: s_min; huge: 6 s_min
+    with pytest.raises(ValueError, match="spacings"):
+        contour_widths_from_labels(lab, [spacing, spacing], 5)
+
+
+def test_compare_runs_millimetre_and_adaptive_contours(tmp_path):
+    """The mm and adaptive rows train on maps made from each case's spacing, and the tables name them."""
+    out = compare_losses(output_dir=str(tmp_path), quick=True, verbose=False, losses=["CWCD"], networks=("unet",),
+                         contour_settings=[(3, 1), "1.2mm", "adaptive"], lr_grid=[2e-3], epoch_grid=[1])
+    names = {c["name"]: c for c in out["settings"]["configs"]}
+    assert names["CWCD 1.2mm"]["contour"] == "1.2 mm" and names["CWCD adaptive"]["loss_settings"]["CWCDLoss"]["contour_width_mm"] == "adaptive"
+    widths = out["settings"]["adaptive_contour_widths"]["all"]
+    assert len(widths) == 16 and all(v > 0 for v in widths.values())
+    md = (tmp_path / "results.md").read_text()
+    assert "| CWCD 1.2mm | unet | 1.2 mm |" in md and "| CWCD adaptive | unet | adaptive |" in md
+    # the mm map differs from the voxel map on this anisotropic grid (1 voxel in plane, none across slices)
+    from monai_cwcd.evaluation.compare import precompute_maps
+
+    cfgs = {c.name: c for c in default_configs(["CWCD"], [(3, 1), "1.2mm"])}
+    lab = torch.zeros(1, 1, 8, 8, 8, dtype=torch.long)
+    lab[0, 0, 2:6, 2:6, 2:6] = 1
+    vox = precompute_maps(cfgs["CWCD"], lab, 2)
+    mm = precompute_maps(cfgs["CWCD 1.2mm"], lab, 2, spacings=[(1.2, 1.2, 4.0)])
+    assert vox.shape == mm.shape and int(vox.sum()) > int(mm.sum()) > 0
+    with pytest.raises(ValueError, match="spacing"):
+        precompute_maps(cfgs["CWCD 1.2mm"], lab, 2)
