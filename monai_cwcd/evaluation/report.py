@@ -52,7 +52,8 @@ RESULTS_HEADER = [
     "assd_detected_mean", "assd_detected_std", "reference", "delta_dsc", "wilcoxon_p", "n_units", "collapsed",
     "seconds_per_run", "loss_settings",
 ]
-STRUCT_HEADER = ["budget", "config", "structure", "volume_fraction", "dsc_mean", "dsc_std", "detection_rate", "hd95_detected", "assd_detected"]
+STRUCT_HEADER = ["budget", "config", "structure", "volume_fraction", "dsc_mean", "dsc_std", "detection_rate", "hd95_detected",
+                 "assd_detected", "reference", "wilcoxon_p", "n_units"]
 NETWORK_HEADER = [
     "budget", "network", "parameters", "dsc_dice_ce", "dsc_cwcd", "delta_dsc", "wilcoxon_p", "n_units",
     "hd95_dice_ce", "hd95_cwcd", "delta_hd95", "assd_dice_ce", "assd_cwcd", "delta_assd", "detection_dice_ce", "detection_cwcd",
@@ -195,8 +196,14 @@ def write_report(
                 det = present & (d > 0)
                 hd = float(_nanmean(np.where(det, v["hd95"][:, :, ti], np.nan))) if det.any() else float("nan")
                 asd = float(_nanmean(np.where(det, v["assd"][:, :, ti], np.nan))) if det.any() else float("nan")
+                # this structure's DSC per case (mean over seeds) against the reference row's, paired by case
+                sp, sn = float("nan"), 0
+                if c != ref and values.get(b, ref) is not None:
+                    with warnings.catch_warnings():
+                        warnings.simplefilter("ignore", RuntimeWarning)
+                        sp, sn = paired_wilcoxon(np.nanmean(d, axis=0), np.nanmean(values.get(b, ref)["dice"][:, :, ti], axis=0))
                 struct_rows.append([b, c, t, float(train_voxels.get(t, float("nan"))), sm, ss,
-                                    float(det.sum() / present.sum()) if present.any() else float("nan"), hd, asd])
+                                    float(det.sum() / present.sum()) if present.any() else float("nan"), hd, asd, ref, sp, sn])
         for net in settings.get("networks", {}):
             base, cw = ("Dice+CE", REFERENCE) if net == "unet" else (f"Dice+CE [{net}]", f"{REFERENCE} [{net}]")
             if (b, base) not in stats or (b, cw) not in stats:
@@ -308,6 +315,15 @@ def results_markdown(output_dir: str | os.PathLike) -> str:
                   "| volume fraction (%) | " + " | ".join(_fmt(100 * vol[s], 2) for s in order) + " |"]
         for c in configs:
             lines.append(f"| {c} | " + " | ".join(f"{_fmt(dsc[(c, s)][0], 2)}±{_fmt(dsc[(c, s)][1], 2)}" for s in order) + " |")
+        cell = {(p["config"], p["structure"]): p for p in per_b}
+        for key, title in (("hd95_detected", "HD95 (mm) over detected cases"), ("assd_detected", "ASSD (mm) over detected cases"),
+                           ("wilcoxon_p", "Wilcoxon p of the structure's DSC against the reference row (per case, "
+                                          "averaged over seeds; units = cases)")):
+            digits = 3 if key == "wilcoxon_p" else 2
+            lines += ["", f"Per-structure {title} ({b} budget):", "",
+                      "| Configuration | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]
+            for c in configs:
+                lines.append(f"| {c} | " + " | ".join(_fmt(cell[(c, s)].get(key, float("nan")), digits) for s in order) + " |")
         lines.append("")
     if sel:
         lines += ["#### Budget selection (validation DSC, first seed; the test cases are not used)", "",

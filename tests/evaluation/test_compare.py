@@ -349,6 +349,13 @@ def test_compare_runs_millimetre_and_adaptive_contours(tmp_path):
     assert len(widths) == 16 and all(v > 0 for v in widths.values())
     md = (tmp_path / "results.md").read_text()
     assert "| CWCD 1.2mm | unet | 1.2 mm |" in md and "| CWCD adaptive | unet | adaptive |" in md
+    # per-structure HD95, ASSD and Wilcoxon p against the reference row (issue 12, item 3)
+    for title in ("Per-structure HD95 (mm)", "Per-structure ASSD (mm)", "Per-structure Wilcoxon p"):
+        assert title in md
+    with open(tmp_path / "per_structure.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert {r["reference"] for r in rows} == {"CWCD"} and all(r["n_units"] in ("0", "2") for r in rows)
+    assert any(r["wilcoxon_p"] not in ("", "nan") for r in rows if r["config"] == "CWCD adaptive")
     # the mm map differs from the voxel map on this anisotropic grid (1 voxel in plane, none across slices)
     from monai_cwcd.evaluation.compare import precompute_maps
 
