@@ -494,6 +494,13 @@ def compute_claims(
             ", ".join(f"k3 i{int(i)}: {d:.3f}" for i, d in its))
     cmp("CWCD", "CWCD k2 i1", "CWCD (3, 1) mean DSC > CWCD (2, 1)", "our kernel choice vs journal Table I")
     cmp(f"{REFERENCE} [pdanet]", REFERENCE, "PDANet + CWCD mean DSC > U-Net + CWCD", "journal Tables III/V")
+    for name in by:  # issue 12: contours in millimetres and adapted to each structure vs the uniform (3, 1)
+        if str(name).startswith(f"{REFERENCE} ") and str(name).endswith("mm") and "[" not in str(name):
+            cmp(name, REFERENCE, f"{name} (one width in mm, per axis from the spacing) mean DSC > uniform (3, 1)",
+                "papers' future work (issue 12)")
+    if f"{REFERENCE} adaptive" in by:
+        cmp(f"{REFERENCE} adaptive", REFERENCE, "adaptive per-structure contour widths mean DSC > uniform (3, 1)",
+            "papers' future work (issue 12)")
     if len(networks) > 1:
         deltas = np.array([n["delta_dsc"] for n in networks], dtype=float)
         p, k = paired_wilcoxon(deltas, np.zeros_like(deltas))
@@ -629,6 +636,16 @@ def write_results_doc(
     lines += [f"| total | {total / 60:.1f} |", ""]
     for n in notes:
         lines += [n, ""]
+    lines += ["## Summary of claims (every part)", "",
+              "Each part's own section gives the tables behind a verdict. *Agrees*: the measured direction is the papers' "
+              "(or, for the reviewers' questions, CWCD's); *significant*: paired Wilcoxon over test units p < 0.05 "
+              "(\u2013 where no paired test applies or there are too few units).", "",
+              "| Part | Claim | Source | Budget | Agrees | Significant | Evidence |", "|---|---|---|---|---|---|---|"]
+    for title, d in parts.items():
+        for c in json.loads((Path(d) / "comparison.json").read_text())["claims"]:
+            sig = "–" if c["significant"] is None else ("yes" if c["significant"] else "no")
+            lines.append(f"| {title} | {c['claim']} | {c['source']} | {c['budget']} | {c['verdict']} | {sig} | {c['evidence']} |")
+    lines.append("")
     for i, (title, d) in enumerate(parts.items()):
         lines += _part_markdown(title, Path(d), rel, figures=i == 0)
     lines += [

@@ -200,6 +200,8 @@ def test_compare_quick_end_to_end(tmp_path, monkeypatch, cache):
     md = write_results_doc({"Synthetic": out}, tmp_path / "docs" / "results.md", command="cmd --quick").read_text()
     assert "GENERATED" in md and "`cmd --quick`" in md and "| CWCD [segresnet] | segresnet |" in md
     assert "| Synthetic |" in md and "Model independence" in md
+    summary = md[md.index("## Summary of claims"):md.index("## Synthetic")]  # every part's claims, before the parts
+    assert summary.count("| Synthetic | ") == len(doc["claims"])
     for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png", "contour_settings.png"):
         assert (tmp_path / "docs" / "results" / png).stat().st_size > 5_000
 
@@ -356,6 +358,9 @@ def test_compare_runs_millimetre_and_adaptive_contours(tmp_path):
         rows = list(csv.DictReader(f))
     assert {r["reference"] for r in rows} == {"CWCD"} and all(r["n_units"] in ("0", "2") for r in rows)
     assert any(r["wilcoxon_p"] not in ("", "nan") for r in rows if r["config"] == "CWCD adaptive")
+    claims = {c["claim"] for c in out["claims"]}
+    assert "adaptive per-structure contour widths mean DSC > uniform (3, 1)" in claims
+    assert any(c.startswith("CWCD 1.2mm") for c in claims)
     # the mm map differs from the voxel map on this anisotropic grid (1 voxel in plane, none across slices)
     from monai_cwcd.evaluation.compare import precompute_maps
 
