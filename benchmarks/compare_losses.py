@@ -36,6 +36,9 @@ from monai_cwcd.evaluation import BASELINE_LOSSES, NETWORKS, compare_losses, wri
 
 ALL_NETWORKS = list(NETWORKS)
 
+#: one lesion class: the cross-entropy, Dice and reweighting baselines that matter for a tiny foreground
+PYRADIOMICS_LOSSES = ["CE", "Dice", "Dice+CE", "Dice+CE (class-weighted)", "GDL (simple)", "Boundary+Dice", "CWCD"]
+
 #: the parts of ``--suite all``: title -> (compare_losses keyword arguments, real example it needs).
 SUITE: dict[str, tuple[dict, str | None]] = {
     "Synthetic AMOS: loss comparison (U-Net)": (
@@ -47,7 +50,7 @@ SUITE: dict[str, tuple[dict, str | None]] = {
     # 0.8 x 0.8 x 4 mm: the 48 x 48 x 32 cases at 2 mm resampled to 16 slices (issue 12, item 3a)
     "Synthetic AMOS, anisotropic grid (0.8 x 0.8 x 4 mm): contour settings (U-Net)": (
         {"dataset": "amos", "networks": ["unet"], "losses": ["Dice+CE", "CWCD"],
-         "contour_settings": [(2, 1), (3, 1), "2mm", "adaptive"], "spatial_size": (48, 48, 16), "epochs": 60,
+         "contour_settings": [(2, 1), (3, 1), "2mm", "adaptive", "adaptive:0.25"], "spatial_size": (48, 48, 16), "epochs": 60,
          "learning_rate": 5e-3}, None),
     # 3 training slabs: one "epoch" is one step, hence the epoch counts
     "Real CT (TotalSegmentator example, axial slabs): losses and contour settings (U-Net)": (
@@ -59,11 +62,11 @@ SUITE: dict[str, tuple[dict, str | None]] = {
          "networks": ALL_NETWORKS, "spatial_size": (96, 80, 16), "epochs": 300, "batch_size": 3, "learning_rate": 5e-3},
         "totalsegmentator-ct"),
     "Real MR brain lesions (pyradiomics, subject split)": (
-        {"dataset": "pyradiomics-brain-subjects", "networks": ["unet"], "spatial_size": (64, 64, 16), "epochs": 300,
-         "batch_size": 1}, "pyradiomics-brain"),
+        {"dataset": "pyradiomics-brain-subjects", "networks": ["unet"], "losses": PYRADIOMICS_LOSSES,
+         "contour_settings": [(2, 1), (3, 1)], "spatial_size": (64, 64, 16), "epochs": 300, "batch_size": 1}, "pyradiomics-brain"),
     "Real CT lung nodules (pyradiomics, subject split)": (
-        {"dataset": "pyradiomics-lung-subjects", "networks": ["unet"], "spatial_size": (96, 96, 32), "epochs": 300,
-         "batch_size": 1}, "pyradiomics-lung"),
+        {"dataset": "pyradiomics-lung-subjects", "networks": ["unet"], "losses": PYRADIOMICS_LOSSES,
+         "contour_settings": [(2, 1), (3, 1)], "spatial_size": (96, 96, 32), "epochs": 300, "batch_size": 1}, "pyradiomics-lung"),
 }
 
 NOTES = [

@@ -46,8 +46,9 @@ from monai_cwcd.evaluation.configs import (
     RunConfig,
     _BoundaryDice,
     build_loss,
-    contour_widths_from_labels,
+    adaptive_fraction,
     build_network,
+    contour_widths_from_labels,
     class_weights,
     count_parameters,
     default_configs,
@@ -210,7 +211,7 @@ def precompute_maps(
         if width is not None:
             if spacings is None:
                 raise ValueError(f"{cfg.name}: a contour_width_mm setting needs each case's voxel spacing.")
-            if width == "adaptive":
+            if adaptive_fraction(width) is not None:
                 if contour_widths is None:
                     raise ValueError(f"{cfg.name}: contour_width_mm='adaptive' needs the training labels' widths.")
                 width = dict(contour_widths)
@@ -466,7 +467,9 @@ def compare_losses(
         rec = _load_run(path, ident) if resume else None
         if rec is None:
             key = (cfg.name, fold["name"], tag)
-            widths = contour_widths_from_labels(train["label"], train["spacing"], spec["num_classes"])
+            fraction = adaptive_fraction(cfg.settings.get("CWCDLoss", {}).get("contour_width_mm"))
+            widths = None if fraction is None else contour_widths_from_labels(
+                train["label"], train["spacing"], spec["num_classes"], fraction)
             if key not in map_cache:
                 map_cache[key] = precompute_maps(cfg, train["label"], spec["num_classes"], train["spacing"], widths)
             weights = class_weights(train["label"], spec["num_classes"])
@@ -552,9 +555,12 @@ def compare_losses(
         "collapse_dsc": float(collapse_dsc),
         "device": str(dev),
         "torch_threads": torch.get_num_threads(),
-        "adaptive_contour_widths": {f["name"] or "all": {str(k): v for k, v in contour_widths_from_labels(
-            f["train"]["label"], f["train"]["spacing"], spec["num_classes"]).items()} for f in folds}
-        if any(c.settings.get("CWCDLoss", {}).get("contour_width_mm") == "adaptive" for c in configs) else {},
+        # the widths of each adaptive row, per fold (the test runs' training cases)
+        "adaptive_contour_widths": {
+            c.name: {f["name"] or "all": {str(k): v for k, v in contour_widths_from_labels(
+                f["train"]["label"], f["train"]["spacing"], spec["num_classes"], frac).items()} for f in folds}
+            for c in configs if (frac := adaptive_fraction(c.settings.get("CWCDLoss", {}).get("contour_width_mm"))) is not None
+        },
         "configs": [{"name": c.name, "loss": c.loss, "network": c.network, "kernel_size": c.kernel_size, "iterations": c.iterations,
                      "contour": c.contour,
                      "loss_settings": c.settings, "network_settings": net_cfg[c.network], "parameters": params.get(c.name)} for c in configs],

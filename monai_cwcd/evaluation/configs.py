@@ -50,6 +50,7 @@ __all__ = [
     "class_weights",
     "parse_contour_setting",
     "contour_widths_from_labels",
+    "adaptive_fraction",
 ]
 
 #: the baselines, in table order; the CWCD rows are added per contour setting and network.
@@ -100,21 +101,29 @@ ADAPTIVE_FRACTION = 0.1
 
 def parse_contour_setting(setting: Any) -> dict[str, Any]:
     """One contour setting of the comparison, normalised: a voxel setting ``(kernel_size, iterations)``
-    (tuple or ``"3x1"``), a uniform width in millimetres (``"2mm"``, ``"2.5 mm"``) or ``"adaptive"``
-    (one width per structure from the training labels, :func:`contour_widths_from_labels`).
+    (tuple or ``"3x1"``), a uniform width in millimetres (``"2mm"``, ``"2.5 mm"``), ``"adaptive"``
+    (one width per structure from the training labels, :func:`contour_widths_from_labels` with its
+    default fraction 0.1 of the equivalent radius) or ``"adaptive:F"`` (the same rule with fraction
+    ``F`` in (0, 1]).
 
     Returns:
         ``{"kernel_size", "iterations", "contour_width_mm", "label", "suffix"}``: ``contour_width_mm``
-        is ``None`` (voxel setting), a float, or ``"adaptive"``; ``label`` is the tables' text and
-        ``suffix`` the row-name suffix (``""`` for the reference (3, 1)).
+        is ``None`` (voxel setting), a float, ``"adaptive"`` or ``"adaptive:F"``; ``label`` is the
+        tables' text and ``suffix`` the row-name suffix (``""`` for the reference (3, 1)).
 
     Raises:
         ValueError: anything else (the message lists the accepted forms).
     """
-    text = setting.strip().lower() if isinstance(setting, str) else None
+    text = setting.strip().lower().replace(" ", "") if isinstance(setting, str) else None
     try:
         if text == "adaptive":
             return {"kernel_size": 3, "iterations": 1, "contour_width_mm": "adaptive", "label": "adaptive", "suffix": " adaptive"}
+        if text is not None and text.startswith("adaptive:"):
+            f = float(text.split(":", 1)[1])
+            if not 0 < f <= 1:
+                raise ValueError
+            return {"kernel_size": 3, "iterations": 1, "contour_width_mm": f"adaptive:{f:g}", "label": f"adaptive ({f:g} r)",
+                    "suffix": f" adaptive {f:g}"}
         if text is not None and text.endswith("mm"):
             w = float(text[:-2])
             if not (w > 0 and w < float("inf")):
@@ -130,6 +139,13 @@ def parse_contour_setting(setting: Any) -> dict[str, Any]:
         ) from None
     suffix = "" if (k, it) == (3, 1) else f" k{k} i{it}"
     return {"kernel_size": k, "iterations": it, "contour_width_mm": None, "label": f"({k}, {it})", "suffix": suffix}
+
+
+def adaptive_fraction(contour_width_mm: Any) -> float | None:
+    """The fraction of an ``"adaptive"``/``"adaptive:F"`` setting, ``None`` for any other value."""
+    if isinstance(contour_width_mm, str) and contour_width_mm.startswith("adaptive"):
+        return float(contour_width_mm.split(":", 1)[1]) if ":" in contour_width_mm else ADAPTIVE_FRACTION
+    return None
 
 
 def contour_widths_from_labels(
@@ -384,7 +400,7 @@ def _resolve_weight(kw: dict[str, Any], weights: torch.Tensor | None, widths: Ma
         if weights is None:
             raise ValueError("a loss with weight='inverse_frequency' needs the training labels' class weights.")
         kw = dict(kw, weight=weights.clone())
-    if kw.get("contour_width_mm") == "adaptive":
+    if adaptive_fraction(kw.get("contour_width_mm")) is not None:
         if widths is None:
             raise ValueError("a loss with contour_width_mm='adaptive' needs the training labels' contour widths.")
         kw = dict(kw, contour_width_mm=dict(widths))

@@ -498,9 +498,11 @@ def compute_claims(
         if str(name).startswith(f"{REFERENCE} ") and str(name).endswith("mm") and "[" not in str(name):
             cmp(name, REFERENCE, f"{name} (one width in mm, per axis from the spacing) mean DSC > uniform (3, 1)",
                 "papers' future work (issue 12)")
-    if f"{REFERENCE} adaptive" in by:
-        cmp(f"{REFERENCE} adaptive", REFERENCE, "adaptive per-structure contour widths mean DSC > uniform (3, 1)",
-            "papers' future work (issue 12)")
+    for name in by:
+        if str(name).startswith(f"{REFERENCE} adaptive") and "[" not in str(name):
+            rule = str(name)[len(f"{REFERENCE} adaptive"):].strip() or "0.1"
+            cmp(name, REFERENCE, f"adaptive per-structure contour widths ({rule} x equivalent radius) mean DSC > uniform (3, 1)",
+                "papers' future work (issue 12)")
     if len(networks) > 1:
         deltas = np.array([n["delta_dsc"] for n in networks], dtype=float)
         p, k = paired_wilcoxon(deltas, np.zeros_like(deltas))

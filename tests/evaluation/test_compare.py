@@ -304,7 +304,8 @@ def test_parse_contour_setting():
     mm = parse_contour_setting("2.5 mm")
     assert (mm["contour_width_mm"], mm["label"], mm["suffix"]) == (2.5, "2.5 mm", " 2.5mm")
     assert parse_contour_setting("Adaptive")["contour_width_mm"] == "adaptive"
-    for bad in ("3", "1x1", "-2mm", "wide", (3,)):
+    assert parse_contour_setting("adaptive:0.25")["suffix"] == " adaptive 0.25"
+    for bad in ("3", "1x1", "-2mm", "wide", (3,), "adaptive:0", "adaptive:2"):
         with pytest.raises(ValueError, match="contour setting"):
             parse_contour_setting(bad)
     names = [c.name for c in default_configs(["CWCD"], [(3, 1), "2mm", "adaptive"])]
@@ -337,6 +338,7 @@ def test_contour_widths_from_labels_follow_the_adaptive_rule():
     r1 = (3 * int(ball.sum()) * 0.5 * 0.5 * 2.0 / (4 * math.pi)) ** (1 / 3)
     assert w[1] == pytest.approx(0.1 * r1, abs=1e-3) and 1.9 < w[1] < 2.1
     assert w[0] == w[2] == w[4] == 0.5 and w[3] == 3.0  # background/absent/tiny: s_min; huge: 6 s_min
+    assert contour_widths_from_labels(lab, [spacing], 5, fraction=0.05)[1] == pytest.approx(0.05 * r1, abs=1e-3)
     with pytest.raises(ValueError, match="spacings"):
         contour_widths_from_labels(lab, [spacing, spacing], 5)
 
@@ -347,7 +349,7 @@ def test_compare_runs_millimetre_and_adaptive_contours(tmp_path):
                          contour_settings=[(3, 1), "1.2mm", "adaptive"], lr_grid=[2e-3], epoch_grid=[1])
     names = {c["name"]: c for c in out["settings"]["configs"]}
     assert names["CWCD 1.2mm"]["contour"] == "1.2 mm" and names["CWCD adaptive"]["loss_settings"]["CWCDLoss"]["contour_width_mm"] == "adaptive"
-    widths = out["settings"]["adaptive_contour_widths"]["all"]
+    widths = out["settings"]["adaptive_contour_widths"]["CWCD adaptive"]["all"]
     assert len(widths) == 16 and all(v > 0 for v in widths.values())
     md = (tmp_path / "results.md").read_text()
     assert "| CWCD 1.2mm | unet | 1.2 mm |" in md and "| CWCD adaptive | unet | adaptive |" in md
@@ -359,7 +361,7 @@ def test_compare_runs_millimetre_and_adaptive_contours(tmp_path):
     assert {r["reference"] for r in rows} == {"CWCD"} and all(r["n_units"] in ("0", "2") for r in rows)
     assert any(r["wilcoxon_p"] not in ("", "nan") for r in rows if r["config"] == "CWCD adaptive")
     claims = {c["claim"] for c in out["claims"]}
-    assert "adaptive per-structure contour widths mean DSC > uniform (3, 1)" in claims
+    assert "adaptive per-structure contour widths (0.1 x equivalent radius) mean DSC > uniform (3, 1)" in claims
     assert any(c.startswith("CWCD 1.2mm") for c in claims)
     # the mm map differs from the voxel map on this anisotropic grid (1 voxel in plane, none across slices)
     from monai_cwcd.evaluation.compare import precompute_maps
