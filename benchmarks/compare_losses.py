@@ -162,7 +162,9 @@ def main(argv: list[str] | None = None) -> int:
         done = run_suite(a.output_dir, a.quick, a.fetch, not a.no_resume, a.device, a.parts.split(",") if a.parts else None)
         print(f"[suite] {len(done)} part(s) in {time.perf_counter() - t:.0f} s")
         if a.docs and done:
-            print(f"docs: {write_results_doc(done, a.docs, command=cmd, notes=NOTES)}")
+            missing = [f"{i + 1}. {t}" for i, t in enumerate(SUITE) if t not in done]
+            notes = NOTES + ([f"**Parts not on this page** (not run for it): {'; '.join(missing)}."] if missing else [])
+            print(f"docs: {write_results_doc(done, a.docs, command=cmd, notes=notes)}")
         return 0
     settings = [s.strip() for s in a.contour_settings.split(",") if s.strip()]
     compare_losses(

@@ -116,6 +116,7 @@ EXAMPLES: dict[str, ExampleSource] = {
 #: comparison protocols on the examples: name -> (example, kind).
 EXAMPLE_PROTOCOLS: dict[str, tuple[str, str]] = {
     "totalsegmentator-ct-slabs": ("totalsegmentator-ct", "slabs"),
+    "totalsegmentator-ct-organs-slabs": ("totalsegmentator-ct", "organs-slabs"),
     "pyradiomics-brain-subjects": ("pyradiomics-brain", "subjects"),
     "pyradiomics-lung-subjects": ("pyradiomics-lung", "subjects"),
 }
@@ -325,6 +326,61 @@ def slab_bounds(depth: int, slab: int = SLAB_SLICES, gap: int = SLAB_GAP) -> lis
     return [(start + k * (slab + gap), start + k * (slab + gap) + slab) for k in range(n)]
 
 
+#: organ-level structures of the TotalSegmentator CT (protocol ``totalsegmentator-ct-organs-slabs``):
+#: group name -> the TotalSegmentator class names it merges (prefixes end in ``_``). The AMOS organs
+#: keep their own class (the adrenal glands merged, the bowel as one); vessels, spine, pelvis and
+#: femurs, muscles, ribs and lungs become one class each; a class matching no group is background.
+TOTALSEG_ORGAN_GROUPS: dict[str, tuple[str, ...]] = {
+    "spleen": ("spleen",),
+    "kidney_right": ("kidney_right",),
+    "kidney_left": ("kidney_left",),
+    "gallbladder": ("gallbladder",),
+    "liver": ("liver",),
+    "stomach": ("stomach",),
+    "pancreas": ("pancreas",),
+    "adrenal_glands": ("adrenal_gland_",),
+    "bowel": ("small_bowel", "colon"),
+    "duodenum": ("duodenum",),
+    "bladder_prostate": ("urinary_bladder", "prostate"),
+    "arteries": ("aorta", "iliac_artery_"),
+    "veins": ("inferior_vena_cava", "portal_vein_and_splenic_vein", "iliac_vena_"),
+    "spine": ("vertebrae_", "sacrum"),
+    "spinal_cord": ("spinal_cord",),
+    "pelvis_femurs": ("hip_", "femur_"),
+    "muscles": ("gluteus_", "autochthon_", "iliopsoas_"),
+    "ribs": ("rib_", "costal_cartilages"),
+    "lungs": ("lung_",),
+}
+
+
+def group_labels(label: Any, names: Sequence[str], groups: Mapping[str, Sequence[str]] = TOTALSEG_ORGAN_GROUPS) -> tuple[Any, list[str]]:
+    """Relabel a class-index map into ``groups`` (class ``k + 1`` = the ``k``-th group; a name matches
+    a group entry exactly, or by prefix when the entry ends in ``_``; unmatched classes become 0).
+
+    Returns:
+        ``(relabelled map of the same type and shape, ["background", *groups])``.
+
+    Raises:
+        ValueError: a class name matched by two groups.
+    """
+    import torch
+
+    table = torch.zeros(len(names), dtype=torch.long)
+    for c, name in enumerate(names):
+        hits = [k for k, members in enumerate(groups.values())
+                if any(name == m or (m.endswith("_") and name.startswith(m)) for m in members)]
+        if len(hits) > 1:
+            raise ValueError(f"class {name!r} matches groups {[list(groups)[k] for k in hits]}; expected at most one.")
+        table[c] = hits[0] + 1 if hits and c > 0 else 0
+    lab = torch.as_tensor(label)
+    out = table[lab.long().clamp(0, len(names) - 1)]
+    if hasattr(label, "copy_meta_from"):  # keep a MetaTensor's affine (the spacing of the slabs)
+        from monai.data import MetaTensor
+
+        out = MetaTensor(out.to(lab.dtype), meta=label.meta)
+    return out, ["background", *groups]
+
+
 def _example_dir(example: str, dataset_dir: str | os.PathLike | None) -> Path:
     return Path(dataset_dir) if dataset_dir is not None else Path(fetch_example(example))
 
@@ -370,8 +426,13 @@ def example_folds(protocol: str, dataset_dir: str | os.PathLike | None, spatial_
     names = [meta["labels"][str(i)] for i in range(len(meta["labels"]))]
     spec: dict[str, Any] = {"num_classes": len(names), "class_names": names, "regions": None, "source": str(folder),
                             "label_note": meta.get("label_note", ""), "synthetic": False}
-    if kind == "slabs":
+    if kind in ("slabs", "organs-slabs"):
         case, image, label = cases[0]
+        if kind == "organs-slabs":
+            label, names = group_labels(label, names)
+            spec.update(num_classes=len(names), class_names=names)
+            spec["label_note"] += (f"; grouped into {len(names) - 1} organ-level structures "
+                                   "(monai_cwcd.data.examples.TOTALSEG_ORGAN_GROUPS)")
         bounds = slab_bounds(int(image.shape[-1]))
         slabs = [(f"{case}_z{a}-{b}", image[..., a:b], label[..., a:b]) for a, b in bounds]
         train = stack_cases(slabs[0::2], spatial_size)

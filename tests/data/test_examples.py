@@ -167,6 +167,28 @@ def test_slab_protocol_disjoint_with_gap(tmp_path):
     assert "8-slice gaps (24 mm)" in spec["protocol"] and "not manual annotation" in spec["label_note"]
 
 
+def test_organ_grouping_protocol(tmp_path):
+    """The organs protocol relabels TotalSegmentator's classes into organ-level groups (same slabs,
+    same spacing); a name matched by two groups is an error."""
+    import torch
+
+    from monai_cwcd.data.examples import TOTALSEG_ORGAN_GROUPS, group_labels
+
+    out = convert_example("totalsegmentator-ct", _fake_totalseg(tmp_path, depth=64), tmp_path / "ct")
+    plain, _ = example_folds("totalsegmentator-ct-slabs", out, (16, 16, 16))
+    folds, spec = example_folds("totalsegmentator-ct-organs-slabs", out, (16, 16, 16))
+    assert spec["class_names"] == ["background", *TOTALSEG_ORGAN_GROUPS] and spec["num_classes"] == 20
+    names = spec["class_names"]
+    assert spec["regions"] == {"spleen": [names.index("spleen")], "liver": [names.index("liver")]}
+    lab, ref = folds[0]["train"]["label"], plain[0]["train"]["label"]  # plain: 1 spleen, 2 liver, 3 aorta
+    assert torch.equal(lab == names.index("arteries"), ref == 3) and torch.equal(lab == names.index("liver"), ref == 2)
+    assert folds[0]["train"]["spacing"] == plain[0]["train"]["spacing"] and "grouped into 19" in spec["label_note"]
+    g, gnames = group_labels(torch.tensor([0, 1, 2, 3]), ["background", "rib_left_1", "costal_cartilages", "brain"])
+    assert g.tolist() == [0, gnames.index("ribs"), gnames.index("ribs"), 0]
+    with pytest.raises(ValueError, match="matches groups"):
+        group_labels(torch.tensor([1]), ["background", "liver"], {"a": ("liver",), "b": ("liv", "liver")})
+
+
 def _fake_sdist(folder: Path) -> Path:
     folder.mkdir()
     data = b"from setuptools import setup\nsetup(name='cwcdfakepkg', version='1.0')\n"
