@@ -52,15 +52,15 @@ SUITE: dict[str, tuple[dict, str | None]] = {
         {"dataset": "amos", "networks": ["unet"], "losses": ["Dice+CE", "CWCD"],
          "contour_settings": [(2, 1), (3, 1), "2mm", "adaptive", "adaptive:0.25"], "spatial_size": (48, 48, 16), "epochs": 60,
          "learning_rate": 5e-3}, None),
-    # 3 training slabs: one "epoch" is one step, hence the epoch counts
-    "Real CT (TotalSegmentator example, axial slabs): losses and contour settings (U-Net)": (
-        {"dataset": "totalsegmentator-ct-slabs", "networks": ["unet"],
+    # 5 training slabs in one batch: one "epoch" is one step, hence the epoch counts
+    "Real CT (TotalSegmentator example, organ-level, axial slabs): losses and contour settings (U-Net)": (
+        {"dataset": "totalsegmentator-ct-organs-slabs", "networks": ["unet"],
          "losses": ["Dice+CE", "Dice+CE (class-weighted)", "CWCD"], "contour_settings": [(2, 1), (3, 1), "adaptive"],
-         "spatial_size": (96, 80, 16), "epochs": 300, "batch_size": 3, "learning_rate": 5e-3}, "totalsegmentator-ct"),
-    "Real CT (TotalSegmentator example, axial slabs): model independence": (
-        {"dataset": "totalsegmentator-ct-slabs", "losses": ["Dice+CE", "CWCD"], "contour_settings": [(3, 1)],
-         "networks": ALL_NETWORKS, "spatial_size": (96, 80, 16), "epochs": 300, "batch_size": 3, "learning_rate": 5e-3},
-        "totalsegmentator-ct"),
+         "spatial_size": (64, 48, 16), "epochs": 300, "batch_size": 5, "learning_rate": 5e-3}, "totalsegmentator-ct"),
+    "Real CT (TotalSegmentator example, organ-level, axial slabs): model independence": (
+        {"dataset": "totalsegmentator-ct-organs-slabs", "losses": ["Dice+CE", "CWCD"], "contour_settings": [(3, 1)],
+         "networks": ALL_NETWORKS, "seeds": (0, 1), "spatial_size": (64, 48, 16), "epochs": 300, "batch_size": 5,
+         "learning_rate": 5e-3}, "totalsegmentator-ct"),
     "Real MR brain lesions (pyradiomics, subject split)": (
         {"dataset": "pyradiomics-brain-subjects", "networks": ["unet"], "losses": PYRADIOMICS_LOSSES,
          "contour_settings": [(2, 1), (3, 1)], "spatial_size": (64, 64, 16), "epochs": 300, "batch_size": 1}, "pyradiomics-brain"),

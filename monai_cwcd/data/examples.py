@@ -308,6 +308,9 @@ def fetch_example(name: str, cache_dir: str | os.PathLike | None = None, force: 
 
 #: axial slab thickness and gap (slices) of the one-CT protocol.
 SLAB_SLICES, SLAB_GAP = 16, 8
+#: the organ-level protocol's thinner slabs: 5 training slabs instead of 3 on the 112-slice CT (with
+#: 3 training slabs every loss overfits: training DSC 0.89, test DSC 0.10 after 300 steps).
+ORGAN_SLAB_SLICES, ORGAN_SLAB_GAP = 8, 4
 
 
 def slab_bounds(depth: int, slab: int = SLAB_SLICES, gap: int = SLAB_GAP) -> list[tuple[int, int]]:
@@ -407,6 +410,10 @@ def example_folds(protocol: str, dataset_dir: str | os.PathLike | None, spatial_
       contains a test voxel whatever the network's receptive field, and the gap keeps the nearly
       identical neighbouring slices of a test slab out of training. Only structures present in both
       a training and a test slab are scored.
+    - ``totalsegmentator-ct-organs-slabs``: the same design with :data:`ORGAN_SLAB_SLICES`-slice
+      slabs and :data:`ORGAN_SLAB_GAP`-slice gaps (8 and 4: 5 training and 4 test slabs of the
+      112-slice CT, the nearest training slice 12 mm from any test slice) and the labels grouped
+      into :data:`TOTALSEG_ORGAN_GROUPS` (:func:`group_labels`).
     - ``pyradiomics-*-subjects``: train on one subject, test on the other, both directions (2 folds).
 
     Returns:
@@ -433,7 +440,8 @@ def example_folds(protocol: str, dataset_dir: str | os.PathLike | None, spatial_
             spec.update(num_classes=len(names), class_names=names)
             spec["label_note"] += (f"; grouped into {len(names) - 1} organ-level structures "
                                    "(monai_cwcd.data.examples.TOTALSEG_ORGAN_GROUPS)")
-        bounds = slab_bounds(int(image.shape[-1]))
+        slab, gap = (ORGAN_SLAB_SLICES, ORGAN_SLAB_GAP) if kind == "organs-slabs" else (SLAB_SLICES, SLAB_GAP)
+        bounds = slab_bounds(int(image.shape[-1]), slab, gap)
         slabs = [(f"{case}_z{a}-{b}", image[..., a:b], label[..., a:b]) for a, b in bounds]
         train = stack_cases(slabs[0::2], spatial_size)
         test = stack_cases(slabs[1::2], spatial_size)
@@ -441,8 +449,8 @@ def example_folds(protocol: str, dataset_dir: str | os.PathLike | None, spatial_
         spec["regions"] = {names[c]: [c] for c in sorted(seen) if c > 0}
         spacing_z = float(abs(np.asarray(image.affine)[2, 2]))
         spec["protocol"] = (
-            f"{len(bounds)} disjoint axial slabs of {SLAB_SLICES} slices ({bounds}), {SLAB_GAP}-slice gaps "
-            f"({SLAB_GAP * spacing_z:.0f} mm); even slabs train, odd slabs test; each slab is a separate input; "
+            f"{len(bounds)} disjoint axial slabs of {slab} slices ({bounds}), {gap}-slice gaps "
+            f"({gap * spacing_z:.0f} mm); even slabs train, odd slabs test; each slab is a separate input; "
             f"{len(spec['regions'])} structures present in both training and test slabs are scored"
         )
         return [{"name": "", "train": train, "test": test}], spec

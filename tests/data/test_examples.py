@@ -177,12 +177,24 @@ def test_organ_grouping_protocol(tmp_path):
     out = convert_example("totalsegmentator-ct", _fake_totalseg(tmp_path, depth=64), tmp_path / "ct")
     plain, _ = example_folds("totalsegmentator-ct-slabs", out, (16, 16, 16))
     folds, spec = example_folds("totalsegmentator-ct-organs-slabs", out, (16, 16, 16))
+    # 64 slices in 8-slice slabs with 4-slice gaps: 5 slabs, 3 train and 2 test, each its own input
+    assert folds[0]["train"]["case_id"] == ["example_ct_z4-12", "example_ct_z28-36", "example_ct_z52-60"]
+    assert folds[0]["test"]["case_id"] == ["example_ct_z16-24", "example_ct_z40-48"]
+    assert "4-slice gaps (12 mm)" in spec["protocol"]
+    from monai_cwcd.data import examples as ex
+
+    bounds = ex.slab_bounds(64, ex.ORGAN_SLAB_SLICES, ex.ORGAN_SLAB_GAP)
+    assert all(b[0] - a[1] == 4 for a, b in zip(bounds, bounds[1:]))
     assert spec["class_names"] == ["background", *TOTALSEG_ORGAN_GROUPS] and spec["num_classes"] == 20
     names = spec["class_names"]
-    assert spec["regions"] == {"spleen": [names.index("spleen")], "liver": [names.index("liver")]}
-    lab, ref = folds[0]["train"]["label"], plain[0]["train"]["label"]  # plain: 1 spleen, 2 liver, 3 aorta
-    assert torch.equal(lab == names.index("arteries"), ref == 3) and torch.equal(lab == names.index("liver"), ref == 2)
-    assert folds[0]["train"]["spacing"] == plain[0]["train"]["spacing"] and "grouped into 19" in spec["label_note"]
+    # the aorta ends at slice 20: in training slab 4-12 and test slab 16-24, so it is scored here
+    assert spec["regions"] == {k: [names.index(k)] for k in ("spleen", "liver", "arteries")}
+    # the fake CT: spleen, liver, aorta (in the first 20 slices) -> spleen, liver, arteries
+    lab = folds[0]["train"]["label"]
+    assert set(torch.unique(lab).tolist()) == {0, names.index("spleen"), names.index("liver"), names.index("arteries")}
+    assert bool((lab[0] == names.index("arteries")).any()) and not bool((lab[2] == names.index("arteries")).any())
+    assert folds[0]["train"]["spacing"][0] == pytest.approx((3.0 * 20 / 16, 3.0 * 18 / 16, 3.0 * 8 / 16))
+    assert "grouped into 19" in spec["label_note"]
     g, gnames = group_labels(torch.tensor([0, 1, 2, 3]), ["background", "rib_left_1", "costal_cartilages", "brain"])
     assert g.tolist() == [0, gnames.index("ribs"), gnames.index("ribs"), 0]
     with pytest.raises(ValueError, match="matches groups"):
