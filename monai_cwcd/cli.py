@@ -165,7 +165,7 @@ def compare(
     dataset: str | None = None,
     dataset_dir: str | None = None,
     losses: Sequence[str] | None = None,
-    contour_settings: Sequence[Sequence[int]] | None = None,
+    contour_settings: Sequence[Sequence[int] | str] | str | None = None,
     networks: Sequence[str] | None = None,
     include_background: bool | None = None,
     seeds: Sequence[int] | None = None,
@@ -192,6 +192,8 @@ def compare(
     ``--quick`` is the < 3 min smoke run; ``--docs docs/results.md`` also writes the results page.
     Every other option is the argument of the same name of
     :func:`monai_cwcd.evaluation.compare_losses`; an option left out keeps that function's default."""
+    if isinstance(contour_settings, str):  # "3x1,2mm,adaptive" (fire passes what is not a Python literal as text)
+        contour_settings = [c for c in contour_settings.replace(" ", "").strip("[]()").split(",") if c]
     given = {k: v for k, v in locals().items() if k not in ("output_dir", "docs") and v is not None}
     from monai_cwcd.evaluation import compare_losses, write_results_doc
 

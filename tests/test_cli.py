@@ -150,6 +150,17 @@ def test_compare_help_subprocess(tmp_path: Path):
     assert "TypeError" not in text, text
 
 
+def test_compare_contour_settings_text(tmp_path: Path):
+    """`--contour_settings 3x1,2mm,adaptive:0.25` (text, as a shell user types it) gives one CWCD row each;
+    a bad setting ends in the one-line message naming it."""
+    _cli("compare", "--quick", "--losses", "[CWCD]", "--networks", "[unet]", "--contour_settings", "3x1,2mm,adaptive:0.25",
+         "--output_dir", str(tmp_path / "cmp"), cwd=tmp_path)
+    md = (tmp_path / "cmp" / "results.md").read_text()
+    assert "| CWCD 2mm | unet | 2 mm |" in md and "| CWCD adaptive 0.25 | unet | adaptive (0.25 r) |" in md
+    proc = _cli("compare", "--quick", "--contour_settings", "3x1,wide", "--output_dir", str(tmp_path / "bad"), cwd=tmp_path, check=False)
+    assert proc.returncode == 1 and "contour setting 'wide'" in _last_line(proc.stderr)
+
+
 def _last_line(text: str) -> str:
     return text.rstrip("\n").splitlines()[-1]
 
