@@ -542,6 +542,11 @@ def _display_source(source: str) -> str:
         return Path(source).name if Path(source).is_absolute() else source
 
 
+def _run_claims(claims: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """The claims a part could test (the rows it compares were run); the others stay in comparison.json."""
+    return [c for c in claims if c.get("evidence") != "not run"]
+
+
 def _part_markdown(title: str, output_dir: Path, rel: str, figures: bool) -> list[str]:
     doc = json.loads((output_dir / "comparison.json").read_text())
     s = doc["settings"]
@@ -582,12 +587,13 @@ def _part_markdown(title: str, output_dir: Path, rel: str, figures: bool) -> lis
         lines += [f"![DSC gain vs volume]({rel}/dsc_gain_vs_volume.png)", "", f"![per-class DSC]({rel}/per_class_dsc.png)", ""]
     lines += ["#### Claims on this data", "", "| Claim | Source | Budget | Agrees | Significant (p < 0.05) | Evidence |",
               "|---|---|---|---|---|---|"]
-    for c in doc["claims"]:
+    claims = _run_claims(doc["claims"])
+    for c in claims:
         sig = "–" if c["significant"] is None else ("yes" if c["significant"] else "no")
         lines.append(f"| {c['claim']} | {c['source']} | {c['budget']} | {c['verdict']} | {sig} | {c['evidence']} |")
-    agree = [c for c in doc["claims"] if c["verdict"] == "yes"]
-    lines += ["", f"Agrees: {len(agree)} of {len(doc['claims'])} claims, {sum(1 for c in agree if c['significant'])} of them "
-              "significant. Did not hold: " + ("; ".join(f"{c['claim']} ({c['budget']})" for c in doc["claims"] if c["verdict"] == "no") or "none") + ".", ""]
+    agree = [c for c in claims if c["verdict"] == "yes"]
+    lines += ["", f"Agrees: {len(agree)} of {len(claims)} claims, {sum(1 for c in agree if c['significant'])} of them "
+              "significant. Did not hold: " + ("; ".join(f"{c['claim']} ({c['budget']})" for c in claims if c["verdict"] == "no") or "none") + ".", ""]
     return lines
 
 
@@ -644,7 +650,7 @@ def write_results_doc(
               "(\u2013 where no paired test applies or there are too few units).", "",
               "| Part | Claim | Source | Budget | Agrees | Significant | Evidence |", "|---|---|---|---|---|---|---|"]
     for title, d in parts.items():
-        for c in json.loads((Path(d) / "comparison.json").read_text())["claims"]:
+        for c in _run_claims(json.loads((Path(d) / "comparison.json").read_text())["claims"]):
             sig = "–" if c["significant"] is None else ("yes" if c["significant"] else "no")
             lines.append(f"| {title} | {c['claim']} | {c['source']} | {c['budget']} | {c['verdict']} | {sig} | {c['evidence']} |")
     lines.append("")
