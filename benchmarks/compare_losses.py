@@ -3,8 +3,8 @@
 Thin wrapper over :func:`monai_cwcd.evaluation.compare_losses` (the same function serves
 ``monai-cwcd compare``). From the repository root::
 
-    # everything on docs/results.md, in one resumable command (several hours on 2 CPU cores;
-    # downloads the real examples from PyPI first)
+    # everything on docs/results.md, in one resumable command (downloads the real examples from
+    # PyPI first; the page gives each part's compute time)
     python benchmarks/compare_losses.py --suite all --fetch --output_dir runs/evidence --docs docs/results.md
     # CI smoke test of the whole suite (< 3 min on 2 CPUs; synthetic parts only unless the real
     # examples are already in the cache or --fetch is given; draws no conclusions)
@@ -15,11 +15,9 @@ Thin wrapper over :func:`monai_cwcd.evaluation.compare_losses` (the same functio
 The suite's parts (``SUITE``) each write their own folder under ``--output_dir``; finished runs
 are kept in ``<output_dir>/runs``, shared by the parts (a run with identical settings is trained
 once), and starting the same command again after an interruption trains only the missing runs
-(``--no_resume`` retrains everything); ``--parts 1,2`` runs a subset. The page lists the compute
-time of each part. Estimated compute on a quiet 2-core CPU (from the per-step times of the
-2026-11-22 run and the networks' relative step costs; not measured as a whole): part 1 about
-2 h, part 2 about 4 h (PDANet and DynUNet dominate), part 3 about 1 h, part 4 about 1.5 h,
-part 5 about 0.3 h, part 6 about 1.3 h; about 10 h in all.
+(``--no_resume`` retrains everything); ``--parts 1,2`` runs a subset (the page then lists the
+parts it lacks). The page lists the measured compute time of each part (the sum of its runs'
+own times; docs/results.md says on what machine and load).
 """
 
 from __future__ import annotations
