@@ -166,6 +166,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--device", default=None)
     p.add_argument("--no_resume", action="store_true", help="retrain every run (default: reuse finished runs)")
     p.add_argument("--docs", default=None, help="also write this results page (e.g. docs/results.md)")
+    p.add_argument("--note", action="append", default=[], help="a paragraph for the page (e.g. the machine and its load); repeatable")
     a = p.parse_args(argv)
     cmd = "python benchmarks/compare_losses.py " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
     if a.suite:
@@ -174,7 +175,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"[suite] {len(done)} part(s) in {time.perf_counter() - t:.0f} s")
         if a.docs and done:
             missing = [f"{i + 1}. {t}" for i, t in enumerate(SUITE) if t not in done]
-            notes = NOTES + ([f"**Parts not on this page** (not run for it): {'; '.join(missing)}."] if missing else [])
+            notes = a.note + NOTES + ([f"**Parts not on this page** (not run for it): {'; '.join(missing)}."] if missing else [])
             print(f"docs: {write_results_doc(done, a.docs, command=cmd, notes=notes)}")
         return 0
     settings = [s.strip() for s in a.contour_settings.split(",") if s.strip()]
@@ -188,7 +189,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     print(f"results: {os.path.join(a.output_dir, 'results.md')}")
     if a.docs:
-        print(f"docs: {write_results_doc(a.output_dir, a.docs, command=cmd, notes=NOTES)}")
+        print(f"docs: {write_results_doc(a.output_dir, a.docs, command=cmd, notes=a.note + NOTES)}")
     return 0
 
 
