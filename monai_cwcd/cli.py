@@ -18,7 +18,8 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import fire
 
@@ -159,6 +160,16 @@ def evaluate(
     _print_json({**{k: v for k, v in summary.items() if k != "per_case"}, "output_dir": str(output_dir)})
 
 
+def _text_list(value: Any, cast: Callable[[str], Any] = str) -> Any:
+    """A comma-separated option given as text (``"CE,Dice+CE"``, ``"[unet,pdanet]"``, ``"48x48x32"`` for
+    sizes) as a list of ``cast`` values; anything else unchanged."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip().strip("[]()")
+    items = [v.strip().strip("'\"") for v in (text.replace("x", ",") if cast is int else text).split(",")]
+    return [cast(v) for v in items if v]
+
+
 def compare(
     output_dir: str = "compare_losses",
     docs: str | None = None,
@@ -192,8 +203,10 @@ def compare(
     ``--quick`` is the < 3 min smoke run; ``--docs docs/results.md`` also writes the results page.
     Every other option is the argument of the same name of
     :func:`monai_cwcd.evaluation.compare_losses`; an option left out keeps that function's default."""
-    if isinstance(contour_settings, str):  # "3x1,2mm,adaptive" (fire passes what is not a Python literal as text)
-        contour_settings = [c for c in contour_settings.replace(" ", "").strip("[]()").split(",") if c]
+    # python-fire passes a list that is not a Python literal (`[CE,Dice+CE]`, `CE,Dice+CE`, `3x1,2mm`) as text
+    losses, networks, contour_settings = (_text_list(v) for v in (losses, networks, contour_settings))
+    seeds, epoch_grid, spatial_size = (_text_list(v, int) for v in (seeds, epoch_grid, spatial_size))
+    lr_grid = _text_list(lr_grid, float)
     given = {k: v for k, v in locals().items() if k not in ("output_dir", "docs") and v is not None}
     from monai_cwcd.evaluation import compare_losses, write_results_doc
 

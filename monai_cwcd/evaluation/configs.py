@@ -135,7 +135,7 @@ def parse_contour_setting(setting: Any) -> dict[str, Any]:
     except (ValueError, TypeError):
         raise ValueError(
             f"contour setting {setting!r}: expected (kernel_size, iterations) such as (3, 1) or '3x1' (kernel >= 2, "
-            "iterations >= 1), a width in millimetres such as '2mm', or 'adaptive'."
+            "iterations >= 1), a width in millimetres such as '2mm', 'adaptive', or 'adaptive:F' with 0 < F <= 1."
         ) from None
     suffix = "" if (k, it) == (3, 1) else f" k{k} i{it}"
     return {"kernel_size": k, "iterations": it, "contour_width_mm": None, "label": f"({k}, {it})", "suffix": suffix}

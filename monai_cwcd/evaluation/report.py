@@ -579,7 +579,7 @@ def _part_markdown(title: str, output_dir: Path, rel: str, figures: bool) -> lis
         f"- compute: {s['compute_seconds'] / 60:.1f} min on {s['device']} with {s['torch_threads']} torch threads "
         f"(selection {s['part_seconds']['selection'] / 60:.1f} min, matched {s['part_seconds']['matched'] / 60:.1f} min, "
         f"selected {s['part_seconds']['selected'] / 60:.1f} min, loading {s['load_seconds']:.0f} s)"
-        + (f"; {s['reused_runs']} runs reused from an interrupted invocation" if s.get("reused_runs") else "") + ".",
+        + (f"; {s['reused_runs']} runs reused from earlier invocations (their own compute time is counted)" if s.get("reused_runs") else "") + ".",
         "",
         results_markdown(output_dir),
     ]

@@ -166,7 +166,7 @@ def test_compare_quick_end_to_end(tmp_path, monkeypatch, cache):
     configs = default_configs(losses, [(3, 1)], networks=nets)
     s = doc["settings"]
     # the budget selection used validation cases drawn from the training cases, never the test cases
-    sel_files = sorted((out / "runs").glob("select_*.json"))
+    sel_files = sorted((out / "runs").rglob("select_*.json"))
     assert len(sel_files) == 2 * len(configs)  # 2 learning rates per row in quick mode
     for f in sel_files:
         ident = json.loads(f.read_text())["ident"]
@@ -207,24 +207,28 @@ def test_compare_quick_end_to_end(tmp_path, monkeypatch, cache):
         assert (tmp_path / "docs" / "results" / png).stat().st_size > 5_000
 
     # resume: every finished run was saved; a second invocation reuses them all and reproduces the table
-    n_runs = len(list((out / "runs").glob("*.json")))
+    n_runs = len(list((out / "runs").rglob("*.json")))
+    # one folder per dataset, grid and batch, so comparisons of other data can share the runs folder
+    assert n_runs > 0 and [p.name for p in (out / "runs").iterdir()] == ["amos_32x32x16_b2"]
 
     def table():  # results.csv without the timing column
         return [{k: v for k, v in r.items() if k != "seconds_per_run"} for r in csv.DictReader(open(out / "results.csv"))]
 
     before = table()
+    legacy = sorted((out / "runs").rglob("select_*.json"))[0]  # a run saved before the per-data folders
+    legacy.rename(out / "runs" / legacy.name)
     again = compare_losses("amos", output_dir=str(out), **kw)
     assert again["settings"]["reused_runs"] == n_runs
     assert table() == before
     # a missing run and a truncated one are retrained, the rest reused
-    victims = sorted((out / "runs").glob("test_*.json"))[:2]
+    victims = sorted((out / "runs").rglob("test_*.json"))[:2]
     victims[0].unlink()
     victims[1].write_text(victims[1].read_text()[:100])
     partial = compare_losses("amos", output_dir=str(out), **kw)
     assert partial["settings"]["reused_runs"] == n_runs - 2
     # runs made with other settings are never reused (CWCD with the background), the unchanged ones are
     # (CE takes no include_background); resume=False retrains everything
-    ce_runs = len(list((out / "runs").glob("select_ce_seed*"))) + len(list((out / "runs").glob("test_ce_seed*")))
+    ce_runs = len(list((out / "runs").rglob("select_ce_seed*"))) + len(list((out / "runs").rglob("test_ce_seed*")))
     other = compare_losses("amos", output_dir=str(out), quick=True, verbose=False, losses=["CE", "CWCD"],
                            contour_settings=[(3, 1)], networks=("unet",), include_background=True)
     assert ce_runs > 0 and other["settings"]["reused_runs"] == ce_runs
@@ -375,3 +379,18 @@ def test_compare_runs_millimetre_and_adaptive_contours(tmp_path):
     assert vox.shape == mm.shape and int(vox.sum()) > int(mm.sum()) > 0
     with pytest.raises(ValueError, match="spacing"):
         precompute_maps(cfgs["CWCD 1.2mm"], lab, 2)
+
+
+def test_network_that_cannot_train_fails_before_any_run(tmp_path):
+    """PDANet's deepest BatchNorm sees one value per channel with one 32x32x16 case per batch: the
+    comparison refuses before training anything, naming the network and what to change."""
+    from monai_cwcd.evaluation.compare import check_networks
+
+    with pytest.raises(ValueError, match=r"network 'pdanet' cannot train on batches of 1 case\(s\) of \(32, 32, 16\)"):
+        check_networks({"pdanet": network_settings("pdanet", (32, 32, 16), (4, 8, 16, 32))}, 1, 3, (32, 32, 16), 1)
+    check_networks({"pdanet": network_settings("pdanet", (32, 32, 16), (4, 8, 16, 32))}, 1, 3, (32, 32, 16), 2)
+    with pytest.raises(ValueError, match="leave pdanet out of --networks"):
+        compare_losses(output_dir=str(tmp_path / "cmp"), verbose=False, losses=["CWCD"], networks=("unet", "pdanet"),
+                       contour_settings=[(3, 1)], batch_size=1, epochs=1, num_train=3, num_test=2, spatial_size=(32, 32, 16),
+                       widths={"pdanet": (4, 8, 16, 32), "unet": (4, 8, 16, 32)})
+    assert not (tmp_path / "cmp" / "runs").exists()
