@@ -226,7 +226,7 @@ def write_report(
     main_struct = [p for p in per_struct if p["budget"] == main]
     collapsed = {r["config"] for r in results if r["budget"] == main and r["collapsed"] == "yes"}
     plot_dsc_gain_vs_volume(main_struct, output_dir / "dsc_gain_vs_volume.png", exclude=collapsed)
-    plot_per_class_dsc(main_struct, output_dir / "per_class_dsc.png")
+    plot_per_class_dsc(main_struct, output_dir / "per_class_dsc.png", budget=main)
     claims = []
     for b in budgets:
         claims += compute_claims([r for r in results if r["budget"] == b], [p for p in per_struct if p["budget"] == b],
@@ -277,7 +277,7 @@ def results_markdown(output_dir: str | os.PathLike) -> str:
             "selected budget (each row's learning rate and epochs chosen on validation cases drawn from the training cases)")
         lines += [f"#### Loss comparison, {title}", "",
                   "| Configuration | Network | contour | params | lr | epochs | DSC mean ± std | detected | HD95 detected | "
-                  "ASSD detected | ΔDSC vs ref | p (cases) | units | collapsed | s/run |",
+                  "ASSD detected | ΔDSC (row − ref) | p (cases) | units | collapsed | s/run |",
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in (r for r in res if r["budget"] == b):
             kit = str(r.get("contour") or "–") if not math.isnan(r["kernel_size"]) else "–"
@@ -289,10 +289,13 @@ def results_markdown(output_dir: str | os.PathLike) -> str:
                 f"{_fmt(r['assd_detected_mean'], 2)} ± {_fmt(r['assd_detected_std'], 2)} | {_fmt(r['delta_dsc'])}{ref} | "
                 f"{_fmt(r['wilcoxon_p'])} | {int(r['n_units'])} | {'**yes**' if r['collapsed'] == 'yes' else 'no'} | {_fmt(r['seconds_per_run'], 1)} |"
             )
+        lines += ["", f"ref: `{REFERENCE}` (the (3, 1) contour) for the U-Net rows, `{REFERENCE} [net]` for a network's rows "
+                  "(named after the ΔDSC when it is not the U-Net's); p: two-sided paired Wilcoxon of the row against its ref "
+                  "over the test cases (each case's DSC averaged over structures and seeds); – for a ref itself."]
         rows_b = [n for n in nets if n["budget"] == b]
         if len(rows_b) > 1:  # a table of one network is not a model-independence table
             lines += ["", f"#### Model independence ({b} budget): Dice+CE vs CWCD per network", "",
-                      "| Network | params | DSC Dice+CE | DSC CWCD | ΔDSC | p (cases) | units | HD95 Dice+CE / CWCD | "
+                      "| Network | params | DSC Dice+CE | DSC CWCD | ΔDSC (CWCD − Dice+CE) | p (cases) | units | HD95 Dice+CE / CWCD | "
                       "ASSD Dice+CE / CWCD | detected Dice+CE / CWCD |", "|---|---|---|---|---|---|---|---|---|---|"]
             for n in rows_b:
                 lines.append(
@@ -317,8 +320,8 @@ def results_markdown(output_dir: str | os.PathLike) -> str:
             lines.append(f"| {c} | " + " | ".join(f"{_fmt(dsc[(c, s)][0], 2)}±{_fmt(dsc[(c, s)][1], 2)}" for s in order) + " |")
         cell = {(p["config"], p["structure"]): p for p in per_b}
         for key, title in (("hd95_detected", "HD95 (mm) over detected cases"), ("assd_detected", "ASSD (mm) over detected cases"),
-                           ("wilcoxon_p", "Wilcoxon p of the structure's DSC against the reference row (per case, "
-                                          "averaged over seeds; units = cases)")):
+                           ("wilcoxon_p", "Wilcoxon p of the structure's DSC against the row's ref (per case, "
+                                          "averaged over seeds; units = cases; – for a ref itself)")):
             digits = 3 if key == "wilcoxon_p" else 2
             lines += ["", f"Per-structure {title} ({b} budget):", "",
                       "| Configuration | " + " | ".join(order) + " |", "|---|" + "---|" * len(order)]
@@ -370,8 +373,10 @@ def plot_dsc_gain_vs_volume(per_struct: Sequence[Mapping[str, Any]], path: str |
     if any(np.any(np.isfinite(g) & np.isfinite(x)) for g in gains.values()):
         ax.set_xscale("log")
     else:
-        ax.text(0.5, 0.5, f"no {REFERENCE} row, no non-collapsed baseline\nor no structure volumes: nothing to compare",
-                ha="center", transform=ax.transAxes)
+        has_ref = any(p["config"] == REFERENCE for p in per_struct)
+        why = (f"no {REFERENCE} row" if not has_ref else "every baseline collapsed" if exclude and not gains
+               else "no baseline row" if not gains else "no structure volumes")
+        ax.text(0.5, 0.5, f"{why}: nothing to compare", ha="center", transform=ax.transAxes)
     ax.set_xlabel("structure volume fraction (%, log)")
     ax.set_ylabel("DSC gain of CWCD (percentage points)")
     note = f"\n{len(exclude)} collapsed row(s) left out (flagged in the results table)" if exclude else ""
@@ -381,7 +386,7 @@ def plot_dsc_gain_vs_volume(per_struct: Sequence[Mapping[str, Any]], path: str |
     return save_figure(fig, path)
 
 
-def plot_per_class_dsc(per_struct: Sequence[Mapping[str, Any]], path: str | os.PathLike) -> Path:
+def plot_per_class_dsc(per_struct: Sequence[Mapping[str, Any]], path: str | os.PathLike, budget: str = "") -> Path:
     """Heat map of the mean DSC per configuration (rows) and structure (columns, by volume)."""
     import matplotlib
 
@@ -404,7 +409,7 @@ def plot_per_class_dsc(per_struct: Sequence[Mapping[str, Any]], path: str | os.P
     ax.set_xticklabels(structs, rotation=60, ha="right", fontsize=7)
     ax.set_yticks(range(len(configs)))
     ax.set_yticklabels(configs, fontsize=7)
-    ax.set_title("mean DSC per structure (largest structure left)")
+    ax.set_title("mean DSC per structure (largest structure left)" + (f", {budget} budget" if budget else ""))
     fig.colorbar(im, ax=ax, fraction=0.03)
     return save_figure(fig, path)
 
@@ -423,14 +428,14 @@ def plot_contour_settings(path: str | os.PathLike, size: int = 12) -> Path:
     lab = torch.zeros(size, size, dtype=torch.long)
     lab[3 : size - 3, 3 : size - 3] = 1
     settings = ((2, 1), (3, 1), (3, 2), (3, 3))
-    fig, axes = plt.subplots(1, len(settings), figsize=(3 * len(settings), 3.2))
+    fig, axes = plt.subplots(1, len(settings), figsize=(3 * len(settings), 3.6), layout="constrained")
     for ax, (k, it) in zip(axes, settings):
         c = label_contour(lab, spatial_dims=2, kernel_size=k, iterations=it) & (lab > 0)
         ax.imshow(lab.numpy() * 1.0 + c.numpy() * 1.0, cmap="magma", vmin=0, vmax=2)
-        ax.set_title(f"kernel {k}, iterations {it}\n{int(c.sum())} contour px")
+        ax.set_title(f"kernel {k}, iterations {it}: {int(c.sum())} contour px", fontsize=10)
         ax.set_xticks([])
         ax.set_yticks([])
-    fig.suptitle("object (purple) and its contour C = G - erode(G) (yellow)")
+    fig.suptitle("a 6 x 6 object (magenta) and its contour C = G - erode(G) (yellow)")
     return save_figure(fig, path)
 
 
