@@ -89,7 +89,7 @@ NOTES = [
     "in plane and none across slices. `adaptive 0.25` (fraction 0.25) is added there to test widths that differ "
     "between structures. On the real CT (each 8-slice slab resampled to 64 x 48 x 16 voxels, about 5.7 x 6.3 x "
     "1.5 mm) the default rule gives 1.5-3.5 mm: one voxel in plane for every structure and one or two across "
-    "slices, two for the liver, bowel, pelvis and muscles.",
+    "slices (two for the liver, bowel, bladder, pelvis and muscles).",
     "**Collapsed rows.** A configuration whose mean DSC is below the collapse threshold with at least half of its "
     "structures at DSC < 0.05 is reported and flagged, and left out of the mean gain over baselines and the Fig. 8 "
     "analogue.",
