@@ -82,7 +82,10 @@ NOTES = [
     "0.08-0.10), so that design was replaced before any loss was compared on it. The pyradiomics parts have two "
     "subjects per dataset: each direction trains on one volume and tests on the other, so there are two test units "
     "and no paired test can reach p < 0.05; they show extreme foreground imbalance on real images, nothing about a "
-    "population. The synthetic parts have 10 independent test cases.",
+    "population. Measured on 2026-11-30 (U-Net, 64 x 64 x 16, 300 steps): trained on one brain subject, Dice+CE "
+    "reaches DSC 0.97-0.98 and CWCD 1.00 on that subject's own lesion (137 and 19 voxels at this grid) and every loss "
+    "finds nothing in the other subject (DSC 0, flagged collapsed): one subject memorised, no detector learned, for "
+    "every loss alike. The synthetic parts have 10 independent test cases.",
     "**The synthetic phantoms are small.** Each synthetic case spans about 38 x 38 x 64 mm, so the organs' "
     "equivalent radii are a few millimetres and the adaptive rule with its default fraction (0.1 r, clipped to the "
     "finest spacing) gives nearly every structure the minimum width: on the anisotropic grid `adaptive` is one voxel "
