@@ -441,6 +441,11 @@ def compare_losses(
 
     t_start = time.perf_counter()
     if quick:
+        print(
+            f"[compare] quick: the QUICK schedule replaces seeds, epochs, spatial_size, batch_size, num_train, num_test, "
+            f"val_cases, network widths and the budget grids ({QUICK}); drop quick to use your own settings",
+            flush=True,
+        )
         seeds, epochs, spatial_size = QUICK["seeds"], QUICK["epochs"], QUICK["spatial_size"]
         batch_size, num_train, num_test, val_cases = QUICK["batch_size"], QUICK["num_train"], QUICK["num_test"], QUICK["val_cases"]
         widths = {n: QUICK["width"] for n in NETWORKS}

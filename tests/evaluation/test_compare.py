@@ -291,15 +291,30 @@ def test_quick_suite_writes_the_page(tmp_path, cache):
     cmd = [sys.executable, str(REPO / "benchmarks" / "compare_losses.py"), "--suite", "all", "--quick",
            "--output_dir", str(tmp_path / "o"), "--docs", str(tmp_path / "d" / "results.md")]
     proc = subprocess.run(cmd, check=True, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=600)
-    assert "skipping 'Real CT (TotalSegmentator example, axial slabs)" in proc.stdout
+    assert "skipping 'Real CT (TotalSegmentator example, organ-level, axial slabs)" in proc.stdout
     md = (tmp_path / "d" / "results.md").read_text()
     assert "GENERATED" in md and "| Synthetic AMOS: loss comparison (U-Net) |" in md and "| total |" in md
     assert "Model independence (matched budget)" in md and "| CWCD [pdanet] | pdanet |" in md
-    assert "What the real-data parts can and cannot show" in md
+    # a quick page says it is a smoke test and does not carry the full protocol's notes
+    assert "Quick run (CI smoke test)" in md and "What the real-data parts can and cannot show" not in md
     second = json.loads((tmp_path / "o" / "part2" / "comparison.json").read_text())["settings"]
     assert second["reused_runs"] > 0  # the U-Net rows of the network table are the loss comparison's runs
     for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png", "contour_settings.png"):
         assert (tmp_path / "d" / "results" / png).stat().st_size > 5_000
+
+
+def test_benchmark_command_reports_bad_input_in_one_line(tmp_path):
+    """benchmarks/compare_losses.py ends a bad setting with one plain last line and exit status 1,
+    as ``monai-cwcd compare`` does, and its --dataset help names the protocols."""
+    script = str(REPO / "benchmarks" / "compare_losses.py")
+    proc = subprocess.run([sys.executable, script, "--seeds", "0", "--output_dir", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().splitlines()[-1] == (
+        "ValueError: at least 2 seeds are needed for mean/std and the paired tests, got [0].")
+    assert not (tmp_path / "o").exists()
+    helptext = subprocess.run([sys.executable, script, "--help"], capture_output=True, text=True, timeout=120).stdout
+    assert "totalsegmentator-ct-organs-slabs" in "".join(helptext.split())  # argparse wraps at hyphens
 
 
 def test_parse_contour_setting():
