@@ -45,6 +45,7 @@ __all__ = [
     "precompute_contours",
     "CONTOUR_WIDTHS_FILE",
     "label_spacing",
+    "adaptive_clip_range",
     "equivalent_radius_width",
     "adaptive_contour_widths",
     "write_contour_widths",
@@ -287,6 +288,37 @@ def equivalent_radius_width(
     return radius, min(max(float(fraction) * radius, float(min_width_mm)), float(max_width_mm))
 
 
+def adaptive_clip_range(
+    spacings: Sequence[Sequence[float]], min_width_mm: float | None = None, max_width_mm: float | None = None
+) -> tuple[float, float, float]:
+    """The clip range of the adaptive rule, ``(min_width_mm, max_width_mm, median finest spacing)``.
+
+    By default the lower clip is the median over the cases of each case's smallest voxel spacing (one
+    voxel on the finest axis) and the upper clip six times the lower clip (the conference paper's
+    largest setting, six erosions); given values replace them.
+
+    Args:
+        spacings: one voxel spacing (mm per spatial axis) per case.
+        min_width_mm: lower clip in mm. Defaults to None (the median finest spacing).
+        max_width_mm: upper clip in mm. Defaults to None (``6 * min_width_mm``).
+
+    Raises:
+        ValueError: no spacings, or not ``0 < min_width_mm <= max_width_mm`` (finite).
+
+    Example:
+        >>> adaptive_clip_range([(0.75, 0.75, 4.0), (1.0, 1.0, 2.0), (0.5, 0.5, 5.0)])
+        (0.75, 4.5, 0.75)
+    """
+    if not len(spacings):
+        raise ValueError("the adaptive rule needs the voxel spacing of at least one case.")
+    finest = float(np.median([min(float(v) for v in sp) for sp in spacings]))
+    lo = finest if min_width_mm is None else float(min_width_mm)
+    hi = 6.0 * lo if max_width_mm is None else float(max_width_mm)
+    if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 < lo <= hi):
+        raise ValueError(f"need 0 < min_width_mm <= max_width_mm, got min {lo} and max {hi} mm.")
+    return lo, hi, finest
+
+
 def adaptive_contour_widths(
     dataset: str,
     dataset_dir: str | os.PathLike,
@@ -353,11 +385,7 @@ def adaptive_contour_widths(
     else:
         with ProcessPoolExecutor(max_workers=int(num_workers)) as pool:
             results = list(pool.map(_case_volumes, *zip(*args)))
-    finest = float(np.median([min(sp) for _, sp in results]))
-    lo = finest if min_width_mm is None else float(min_width_mm)
-    hi = 6.0 * lo if max_width_mm is None else float(max_width_mm)
-    if not (math.isfinite(lo) and math.isfinite(hi) and 0.0 < lo <= hi):
-        raise ValueError(f"need 0 < min_width_mm <= max_width_mm, got min {lo} and max {hi} mm.")
+    lo, hi, finest = adaptive_clip_range([sp for _, sp in results], min_width_mm, max_width_mm)
     structures = {}
     widths = {}
     for c, label_name in _structures(name).items():

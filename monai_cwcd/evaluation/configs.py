@@ -171,13 +171,11 @@ def contour_widths_from_labels(
     """
     import math
 
-    import numpy as np
-
-    from monai_cwcd.data.contours import equivalent_radius_width
+    from monai_cwcd.data.contours import adaptive_clip_range, equivalent_radius_width
 
     if len(spacings) != labels.shape[0]:
         raise ValueError(f"got {len(spacings)} spacings for {labels.shape[0]} label volumes.")
-    finest = float(np.median([min(float(v) for v in s) for s in spacings]))
+    lo, hi, _ = adaptive_clip_range(spacings)
     volumes: dict[int, list[float]] = {c: [] for c in range(num_classes)}
     for lab, sp in zip(labels, spacings):
         counts = torch.bincount(lab.reshape(-1).long(), minlength=num_classes)
@@ -185,9 +183,9 @@ def contour_widths_from_labels(
         for c in range(1, num_classes):
             if counts[c] > 0:
                 volumes[c].append(float(counts[c]) * voxel)
-    out = {0: round(finest, 3)}
+    out = {0: round(lo, 3)}
     for c in range(1, num_classes):
-        out[c] = round(equivalent_radius_width(volumes[c], fraction, finest, 6 * finest)[1], 3) if volumes[c] else round(finest, 3)
+        out[c] = round(equivalent_radius_width(volumes[c], fraction, lo, hi)[1], 3) if volumes[c] else round(lo, 3)
     return out
 
 

@@ -21,6 +21,7 @@ from monai_cwcd.data import (
     BRATS_REGIONS,
     CONTOUR_WIDTHS_FILE,
     PENGWIN_REMAP_TABLE,
+    adaptive_clip_range,
     adaptive_contour_widths,
     contour_path,
     load_contour_widths,
@@ -139,3 +140,23 @@ def test_cli_contours_adaptive_writes_json_and_maps(dataset_copy):
     np.testing.assert_array_equal(np.asarray(nib.load(contour_path(case["label"])).dataobj).astype(bool), expected)
     both = _cli("contours", "amos", str(root), "--adaptive", "--contour_width_mm", "2", cwd=root, check=False)
     assert both.returncode != 0 and "--adaptive" in both.stderr.strip().splitlines()[-1]
+
+
+def test_adaptive_clip_range_is_the_one_rule_of_both_entry_points():
+    """The clip range (median finest spacing, six times it) and its validation; the comparison tool's
+    per-fold widths use the same helper as ``monai-cwcd contours --adaptive``."""
+    from monai_cwcd.evaluation.configs import contour_widths_from_labels
+
+    assert adaptive_clip_range([(0.75, 0.75, 4.0), (1.0, 1.0, 2.0), (0.5, 0.5, 5.0)]) == (0.75, 4.5, 0.75)
+    assert adaptive_clip_range([(1.0, 1.0, 1.0)], min_width_mm=2.0) == (2.0, 12.0, 1.0)
+    assert adaptive_clip_range([(1.0, 1.0, 1.0)], max_width_mm=3.0) == (1.0, 3.0, 1.0)
+    for kwargs in ({"min_width_mm": 0.0}, {"min_width_mm": 2.0, "max_width_mm": 1.0}, {"max_width_mm": float("inf")}):
+        with pytest.raises(ValueError, match="min_width_mm <= max_width_mm"):
+            adaptive_clip_range([(1.0, 1.0, 1.0)], **kwargs)
+    with pytest.raises(ValueError, match="at least one case"):
+        adaptive_clip_range([])
+    # a huge cube is clipped at six times the finest spacing, an absent class gets the minimum
+    lab = torch.zeros(1, 40, 40, 40, dtype=torch.long)
+    lab[0, :30, :30, :30] = 1
+    widths = contour_widths_from_labels(lab, [(0.5, 2.0, 2.0)], num_classes=3, fraction=1.0)
+    assert widths == {0: 0.5, 1: 3.0, 2: 0.5}
