@@ -197,6 +197,7 @@ def compare(
     verbose: bool | None = None,
     resume: bool | None = None,
     runs_dir: str | None = None,
+    num_workers: int | None = None,
 ) -> None:
     """Train one network with each loss under the same budget, seeds and data and write the
     comparison report (CSV + Markdown tables, Wilcoxon p-values, plots) to ``output_dir``.

@@ -376,6 +376,7 @@ def compare_losses(
     verbose: bool = True,
     resume: bool = True,
     runs_dir: str | None = None,
+    num_workers: int = 1,
 ) -> dict[str, Any]:
     """Train every row of :func:`default_configs` with every seed and write the report.
 
@@ -429,6 +430,11 @@ def compare_losses(
         runs_dir: where each finished run is saved (several comparisons may share one, e.g. the
             U-Net rows of a loss comparison and of a network comparison on the same data). Defaults
             to ``None`` (``output_dir/runs``).
+        num_workers: runs trained at once, each in its own process (``spawn``) with
+            ``torch.get_num_threads() // num_workers`` threads; the runs are independent, so the
+            results are those of ``num_workers=1`` (up to the last bits of floating-point
+            arithmetic with a different thread count). On a 2-core CPU, 2 one-thread workers train
+            about 1.3x more runs per hour than one 2-thread process. Defaults to 1 (in this process).
 
     Returns:
         the content of ``comparison.json``.
@@ -453,6 +459,8 @@ def compare_losses(
     seeds = [int(s) for s in seeds]
     if len(seeds) < 2:
         raise ValueError(f"at least 2 seeds are needed for mean/std and the paired tests, got {seeds}.")
+    if int(num_workers) < 1:
+        raise ValueError(f"num_workers must be >= 1, got {num_workers!r}.")
     configs = default_configs(losses, contour_settings, networks, include_background)
     select = lr_grid is not None or epoch_grid is not None
     lr_grid = [float(v) for v in (lr_grid or (learning_rate,))]
@@ -489,31 +497,41 @@ def compare_losses(
     reused = 0
     params: dict[str, int] = {}
 
-    def run(cfg: RunConfig, fold: Mapping[str, Any], seed: int, lr: float, n_epochs: int, eval_epochs: Sequence[int],
-            train: Mapping[str, Any], evaluate: Mapping[str, Any], tag: str) -> dict[str, Any]:
-        nonlocal reused
+    def locate(cfg: RunConfig, fold: Mapping[str, Any], seed: int, lr: float, n_epochs: int, eval_epochs: Sequence[int],
+               train: Mapping[str, Any], evaluate: Mapping[str, Any], tag: str) -> tuple[dict[str, Any], Path, Path]:
+        """The run's identity and its file (plus the pre-per-data-folder location of older runs)."""
         ident = {**budget, "config": cfg.name, "loss": cfg.loss, "network": cfg.network, "loss_settings": cfg.settings,
                  "network_settings": net_cfg[cfg.network], "fold": fold["name"], "seed": seed, "learning_rate": lr,
                  "epochs": int(n_epochs), "eval_epochs": sorted(int(e) for e in eval_epochs),
                  "train_cases": list(train["case_id"]), "eval_cases": list(evaluate["case_id"])}
         fname = "_".join(x for x in (tag, _slug(cfg.name), _slug(fold["name"]), f"seed{seed}", f"lr{lr:g}", f"e{n_epochs}") if x)
-        path = runs / data_key / f"{fname}.json"  # one folder per dataset, grid and batch: comparisons can share runs_dir
-        rec = None
+        # one folder per dataset, grid and batch: comparisons can share runs_dir
+        return ident, runs / data_key / f"{fname}.json", runs / f"{fname}.json"
+
+    def saved(ident: dict[str, Any], path: Path, legacy: Path) -> dict[str, Any] | None:
+        if path in fresh:  # trained by this invocation's workers
+            rec = _load_run(path, ident)
+            if rec is not None:
+                rec["_reused"] = False
+            return rec
         if resume:  # runs saved before the per-data folders sit directly in runs_dir; the ident decides either way
-            rec = _load_run(path, ident) or _load_run(runs / f"{fname}.json", ident)
+            return _load_run(path, ident) or _load_run(legacy, ident)
+        return None
+
+    def run(cfg: RunConfig, fold: Mapping[str, Any], seed: int, lr: float, n_epochs: int, eval_epochs: Sequence[int],
+            train: Mapping[str, Any], evaluate: Mapping[str, Any], tag: str) -> dict[str, Any]:
+        nonlocal reused
+        ident, path, legacy = locate(cfg, fold, seed, lr, n_epochs, eval_epochs, train, evaluate, tag)
+        rec = saved(ident, path, legacy)
         if rec is None:
             key = (cfg.name, fold["name"], tag)
-            fraction = adaptive_fraction(cfg.settings.get("CWCDLoss", {}).get("contour_width_mm"))
-            widths = None if fraction is None else contour_widths_from_labels(
-                train["label"], train["spacing"], spec["num_classes"], fraction)
             if key not in map_cache:
-                map_cache[key] = precompute_maps(cfg, train["label"], spec["num_classes"], train["spacing"], widths)
-            weights = class_weights(train["label"], spec["num_classes"])
-            rec = train_and_evaluate(cfg, seed, train, evaluate, map_cache[key], spec, n_epochs, eval_epochs, batch_size, lr,
-                                     net_cfg[cfg.network], dev, weights, widths)
+                map_cache[key] = _run_inputs(cfg, train, spec)
+            rec = train_and_evaluate(cfg, seed, train, evaluate, map_cache[key][0], spec, n_epochs, eval_epochs, batch_size, lr,
+                                     net_cfg[cfg.network], dev, map_cache[key][1], map_cache[key][2])
             rec["ident"] = ident
             write_json(path, rec)  # atomic: a killed comparison resumes after the last finished run
-        else:
+        elif rec.get("_reused"):
             reused += 1
         params[cfg.name] = int(rec["parameters"])
         if verbose:
@@ -523,6 +541,22 @@ def compare_losses(
             print(f"[compare] {tag:<8} {cfg.name:<24}{fold_txt} seed {seed} lr {lr:g}: DSC {scores}, {rec['seconds']:.1f}s{origin}", flush=True)
         return rec
 
+    fresh: set[Path] = set()
+
+    def prefetch(jobs: Sequence[tuple]) -> None:
+        """Train the missing runs of ``jobs`` (``run``'s arguments) in ``num_workers`` processes."""
+        todo = []
+        for job in jobs:
+            ident, path, legacy = locate(*job)
+            if path not in fresh and saved(ident, path, legacy) is None and all(path != t[1] for t in todo):
+                cfg, fold, seed, lr, n_epochs, eval_epochs, train, evaluate, _ = job
+                todo.append(({"cfg": cfg, "seed": seed, "train": train, "evaluate": evaluate, "spec": spec, "epochs": n_epochs,
+                              "eval_epochs": list(eval_epochs), "batch_size": batch_size, "learning_rate": lr,
+                              "net_settings": net_cfg[cfg.network], "device": str(dev)}, path, ident))
+        if int(num_workers) <= 1 or not todo:
+            return
+        fresh.update(_train_in_workers(todo, int(num_workers), verbose))
+
     map_cache: dict[tuple, torch.Tensor | None] = {}
     # 1. budget selection on a validation split of the training cases (first fold; first seed)
     chosen: dict[str, tuple[float, int]] = {c.name: (float(learning_rate), int(epochs)) for c in configs}
@@ -530,6 +564,7 @@ def compare_losses(
         fold = folds[0]
         n = fold["train"]["image"].shape[0]
         tr, va = _subset(fold["train"], range(n - val_cases)), _subset(fold["train"], range(n - val_cases, n))
+        prefetch([(cfg, fold, seeds[0], lr, max(epoch_grid), epoch_grid, tr, va, "select") for cfg in configs for lr in lr_grid])
         for cfg in configs:
             best: tuple[float, float, int] | None = None
             for lr in lr_grid:
@@ -542,19 +577,20 @@ def compare_losses(
                         best = (d, lr, e)
             chosen[cfg.name] = (best[1], best[2])
     # 2. final runs: the matched budget for every row, and each row's selected budget
-    for cfg in configs:
+    def plans(cfg: RunConfig) -> list[tuple[float, int, list[tuple[str, int]]]]:
+        """``(learning rate, epochs, [(budget, epoch scored)])`` of the row's test runs: the matched budget
+        and the selected one, in one run when they share the learning rate."""
         sel_lr, sel_ep = chosen[cfg.name]
-        schedule = "schedule" in cfg.settings
+        if select and sel_lr == learning_rate and "schedule" not in cfg.settings:
+            return [(learning_rate, max(epochs, sel_ep), [("matched", epochs), ("selected", sel_ep)])]
+        return [(learning_rate, epochs, [("matched", epochs)])] + ([(sel_lr, sel_ep, [("selected", sel_ep)])] if select else [])
+
+    prefetch([(cfg, fold, seed, lr, n_ep, [e for _, e in evals], fold["train"], fold["test"], "test")
+              for cfg in configs for fold in folds for seed in seeds for lr, n_ep, evals in plans(cfg)])
+    for cfg in configs:
         for fold in folds:
             for seed in seeds:
-                plans: list[tuple[float, int, list[tuple[str, int]]]] = []
-                if select and sel_lr == learning_rate and not schedule:
-                    plans.append((learning_rate, max(epochs, sel_ep), [("matched", epochs), ("selected", sel_ep)]))
-                else:
-                    plans.append((learning_rate, epochs, [("matched", epochs)]))
-                    if select:
-                        plans.append((sel_lr, sel_ep, [("selected", sel_ep)]))
-                for lr, n_ep, evals in plans:
+                for lr, n_ep, evals in plans(cfg):
                     rec = run(cfg, fold, seed, lr, n_ep, [e for _, e in evals], fold["train"], fold["test"], "test")
                     part_seconds[evals[0][0]] += float(rec["seconds"])
                     run_log.append({"config": cfg.name, "fold": fold["name"], "seed": seed, "learning_rate": lr, "epochs": n_ep,
@@ -609,6 +645,50 @@ def compare_losses(
         "reused_runs": reused,
     }
     return write_report(out, per_case_rows, run_log, settings, train_voxels=_class_volumes(all_train, spec), selection_rows=selection_rows)
+
+
+def _run_inputs(cfg: RunConfig, train: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple:
+    """``(maps, class weights, adaptive widths)`` a row needs from its training cases."""
+    fraction = adaptive_fraction(cfg.settings.get("CWCDLoss", {}).get("contour_width_mm"))
+    widths = None if fraction is None else contour_widths_from_labels(train["label"], train["spacing"], spec["num_classes"], fraction)
+    maps = precompute_maps(cfg, train["label"], spec["num_classes"], train["spacing"], widths)
+    return maps, class_weights(train["label"], spec["num_classes"]), widths
+
+
+def _worker_run(job: dict[str, Any], path: str, ident: dict[str, Any], threads: int) -> str:
+    """One run in a worker process (:func:`compare_losses` with ``num_workers > 1``); saves it to ``path``."""
+    torch.set_num_threads(threads)
+    maps, weights, widths = _run_inputs(job["cfg"], job["train"], job["spec"])
+    rec = train_and_evaluate(job["cfg"], job["seed"], job["train"], job["evaluate"], maps, job["spec"], job["epochs"],
+                             job["eval_epochs"], job["batch_size"], job["learning_rate"], job["net_settings"],
+                             torch.device(job["device"]), weights, widths)
+    rec["ident"] = ident
+    write_json(Path(path), rec)
+    return path
+
+
+def _train_in_workers(todo: Sequence[tuple[dict[str, Any], Path, dict[str, Any]]], num_workers: int, verbose: bool) -> list[Path]:
+    """Train ``todo`` (``(job, path, ident)``) in a pool of ``num_workers`` spawned processes; return
+    the paths written. The first failure cancels the rest and is raised here."""
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor, as_completed
+
+    threads = max(1, torch.get_num_threads() // num_workers)
+    if verbose:
+        print(f"[compare] training {len(todo)} run(s) in {num_workers} worker processes ({threads} thread(s) each)", flush=True)
+    done: list[Path] = []
+    with ProcessPoolExecutor(max_workers=num_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_worker_run, job, str(path), ident, threads): path for job, path, ident in todo}
+        try:
+            for future in as_completed(futures):
+                future.result()
+                done.append(futures[future])
+                if verbose:
+                    print(f"[compare] worker run {len(done)}/{len(todo)} saved: {futures[future].name}", flush=True)
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    return done
 
 
 def _slug(name: str) -> str:

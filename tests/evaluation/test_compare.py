@@ -303,6 +303,40 @@ def test_quick_suite_writes_the_page(tmp_path, cache):
         assert (tmp_path / "d" / "results" / png).stat().st_size > 5_000
 
 
+def test_compare_in_worker_processes_gives_the_same_runs(tmp_path, monkeypatch, cache):
+    """num_workers=2 trains the selection and the test runs in two spawned processes (one thread each);
+    the runs and tables equal those of one process with one thread, and a second invocation reuses
+    every run; a failing worker run stops the comparison with its error."""
+    monkeypatch.setenv("MONAI_CWCD_CACHE", cache)
+    kw = {"quick": True, "verbose": False, "networks": ("unet",), "losses": ["CWCD"], "contour_settings": [(3, 1)]}
+    threads = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        par = compare_losses("amos", output_dir=str(tmp_path / "par"), num_workers=2, **kw)
+        torch.set_num_threads(1)
+        one = compare_losses("amos", output_dir=str(tmp_path / "one"), **kw)
+    finally:
+        torch.set_num_threads(threads)
+    assert par["settings"]["reused_runs"] == 0 and one["settings"]["reused_runs"] == 0
+    names = {d: sorted(f.name for f in (tmp_path / d / "runs").rglob("*.json")) for d in ("one", "par")}
+    assert names["one"] == names["par"] and len(names["one"]) >= 2 + 2  # 2 selection runs, >= 1 test run per seed
+    n_runs = len(names["one"])
+
+    def table(d):
+        return sorted(tuple(r.values()) for r in csv.DictReader(open(tmp_path / d / "per_case.csv")))
+
+    assert table("par") == table("one")
+    again = compare_losses("amos", output_dir=str(tmp_path / "par"), num_workers=2, **kw)
+    assert again["settings"]["reused_runs"] == n_runs
+    with pytest.raises(ValueError, match="num_workers"):
+        compare_losses("amos", output_dir=str(tmp_path / "x"), num_workers=0, **kw)
+    # an error inside a worker (a loss setting the loss does not take) reaches the caller
+    bad = dict(kw, widths={"unet": (4, 8, 16, 32)})
+    with pytest.raises(ValueError, match="Invalid learning rate"):
+        compare_losses("amos", output_dir=str(tmp_path / "bad"), num_workers=2, **dict(bad, quick=False, epochs=1,
+                       seeds=(0, 1), spatial_size=(32, 32, 16), num_train=3, num_test=2, batch_size=2, learning_rate=float("nan")))
+
+
 def test_benchmark_command_reports_bad_input_in_one_line(tmp_path):
     """benchmarks/compare_losses.py ends a bad setting with one plain last line and exit status 1,
     as ``monai-cwcd compare`` does, and its --dataset help names the protocols."""
