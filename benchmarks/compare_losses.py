@@ -68,6 +68,11 @@ SUITE: dict[str, tuple[dict, str | None]] = {
         {"dataset": "pyradiomics-lung-subjects", "networks": ["unet"], "losses": PYRADIOMICS_LOSSES,
          "contour_settings": [(2, 1), (3, 1)], "seeds": (0, 1), "spatial_size": (96, 96, 32), "epochs": 300, "batch_size": 1},
         "pyradiomics-lung"),
+    # issue 11 item 6: PDANet at the journal's width; the U-Net rows are part 2's runs
+    "Synthetic AMOS: PDANet at the journal's width (16, 32, 64, 128) vs U-Net": (
+        {"dataset": "amos", "losses": ["Dice+CE", "CWCD"], "contour_settings": [(3, 1)], "networks": ["unet", "pdanet"],
+         "widths": {"pdanet": [16, 32, 64, 128]}, "seeds": (0, 1), "epochs": 30, "lr_grid": [2e-3], "epoch_grid": [30, 60]},
+        None),
 }
 
 NOTES = [

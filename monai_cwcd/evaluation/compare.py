@@ -27,6 +27,7 @@ report (tables, paired tests, detection rates, collapse flags, plots, claims) is
 
 from __future__ import annotations
 
+import hashlib
 import inspect
 import json
 import math
@@ -505,6 +506,8 @@ def compare_losses(
                  "epochs": int(n_epochs), "eval_epochs": sorted(int(e) for e in eval_epochs),
                  "train_cases": list(train["case_id"]), "eval_cases": list(evaluate["case_id"])}
         fname = "_".join(x for x in (tag, _slug(cfg.name), _slug(fold["name"]), f"seed{seed}", f"lr{lr:g}", f"e{n_epochs}") if x)
+        if net_cfg[cfg.network] != network_settings(cfg.network, spatial_size):  # a non-default width gets its own file
+            fname += "_w" + hashlib.sha1(json.dumps(net_cfg[cfg.network], sort_keys=True).encode()).hexdigest()[:8]
         # one folder per dataset, grid and batch: comparisons can share runs_dir
         return ident, runs / data_key / f"{fname}.json", runs / f"{fname}.json"
 

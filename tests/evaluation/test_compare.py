@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -321,6 +322,9 @@ def test_compare_in_worker_processes_gives_the_same_runs(tmp_path, monkeypatch, 
     names = {d: sorted(f.name for f in (tmp_path / d / "runs").rglob("*.json")) for d in ("one", "par")}
     assert names["one"] == names["par"] and len(names["one"]) >= 2 + 2  # 2 selection runs, >= 1 test run per seed
     n_runs = len(names["one"])
+    # runs at a non-default network width (QUICK's) are saved under their own names: the default width's
+    # runs in a shared runs_dir are never overwritten
+    assert all(re.search(r"_w[0-9a-f]{8}\.json$", n) for n in names["one"])
 
     def table(d):
         return sorted(tuple(r.values()) for r in csv.DictReader(open(tmp_path / d / "per_case.csv")))
