@@ -26,6 +26,7 @@ window; the nested windows of all classes are still done in one sweep over the l
 from __future__ import annotations
 
 import math
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 
@@ -477,15 +478,32 @@ def _class_levels(lab: torch.Tensor, levels: Mapping[int, int], out: torch.Tenso
     """``levels[lab]`` written into the uint8 tensor ``out`` (same shape as ``lab``), for a compact
     label map whose classes all have an entry; ``hit`` is a bool scratch tensor of that shape.
 
-    ``out`` starts at the most common level and every other class ``c`` adds ``(level - common) *
-    (lab == c)`` (modulo 256): two passes per class, in place. The class is compared with a row
-    filled with ``c`` broadcast over the map (a Python scalar, a 0-dim tensor, ``masked_fill_`` or
-    ``where`` run up to 50x slower on uint8 in torch 2.13's CPU kernels, and a table lookup needs an
-    int64 copy of the map); beyond 32 such classes a table lookup is used (numpy's uint8 fancy
-    indexing on CPU)."""
+    On CPU with a contiguous uint8 map of even size this is one table lookup over pairs of voxels
+    (``numpy.take`` with the map read as uint16 and a 65536-entry table of level pairs: one pass, a
+    table that fits in cache, no index copy). Otherwise ``out`` starts at the most common level and
+    every other class ``c`` adds ``(level - common) * (lab == c)`` (modulo 256): two passes per
+    class, in place. The class is compared with a row filled with ``c`` broadcast over the map (a
+    Python scalar, a 0-dim tensor, ``masked_fill_`` or ``where`` run up to 50x slower on uint8 in
+    torch 2.13's CPU kernels, and a torch table lookup needs an int64 copy of the map); beyond 32
+    such classes an int64 lookup is used."""
     values = list(levels.values())
     common = max(set(values), key=values.count)
     off = {c: v for c, v in levels.items() if v != common}
+    if not off:
+        return out.fill_(common)
+    pairs = (
+        len(off) > 2 and lab.device.type == "cpu" and lab.dtype == torch.uint8 and lab.is_contiguous()
+        and out.is_contiguous() and lab.numel() % 2 == 0
+    )
+    if pairs:
+        table = np.full(256, common, dtype=np.uint16)
+        for c, v in levels.items():
+            table[c] = v
+        idx = np.arange(65536)
+        low, high = (idx & 255, idx >> 8) if sys.byteorder == "little" else (idx >> 8, idx & 255)
+        pair_table = table[low] | (table[high] << 8)
+        np.take(pair_table, lab.numpy().reshape(-1).view(np.uint16), out=out.numpy().reshape(-1).view(np.uint16))
+        return out
     if len(off) <= 32:
         out.fill_(common)
         row = torch.empty([1] * (lab.ndim - 1) + [lab.shape[-1]], dtype=lab.dtype, device=lab.device)
@@ -496,11 +514,25 @@ def _class_levels(lab: torch.Tensor, levels: Mapping[int, int], out: torch.Tenso
     table = torch.zeros(max(levels) + 1, dtype=torch.uint8)
     for c, v in levels.items():
         table[c] = v
-    if lab.device.type == "cpu" and lab.dtype == torch.uint8:
-        out.copy_(torch.from_numpy(table.numpy()[lab.numpy()]))
-    else:
-        out.copy_(table.to(lab.device)[lab.long()])
+    out.copy_(table.to(lab.device)[lab.long()])
     return out
+
+
+def _erosion_base(w: Window, nxt: Window, last: Window) -> Window | None:
+    """The window B from which the rest of a chain (``nxt`` ... ``last``, each containing ``w``) can be
+    grown by boolean erosion: ``w`` widened to one voxel of extent (towards ``nxt``) on each axis where
+    ``w`` has none and the chain still grows; None when such an axis does not grow at ``nxt`` yet."""
+    base = []
+    for (b, a), (nb, na), lw in zip(w, nxt, last):
+        if b + a >= 1 or (b, a) == lw:
+            base.append((b, a))
+        elif nb >= 1:
+            base.append((1, 0))
+        elif na >= 1:
+            base.append((0, 1))
+        else:
+            return None
+    return tuple(base)
 
 
 def _per_class_contour(
@@ -537,27 +569,65 @@ def _per_class_contour(
     count = torch.empty(lab.shape, dtype=torch.uint8, device=lab.device)  # J
     const = torch.empty(lab.shape, dtype=torch.bool, device=lab.device)
     hi_f, lo_f = torch.empty_like(lab), torch.empty_like(lab)
+    spare = None if lab.dtype == torch.uint8 else torch.empty(lab.shape, dtype=torch.uint8, device=lab.device)
+
+    def clear_border(target: torch.Tensor, w: Window) -> None:
+        if edge_is_contour:
+            for dim, start, length in _border_slabs(lab.shape, dims, [b for b, _ in w], [a for _, a in w]):
+                target.narrow(dim, start, length).fill_(False)
+
+    def grow(prev: Window, w: Window) -> tuple[list[int], list[int]]:
+        return [b - pb for (b, _), (pb, _) in zip(w, prev)], [a - pa for (_, a), (_, pa) in zip(w, prev)]
+
     for chain in chains:
+        # label phase: running max/min of the labels, "constant" = (max == min), until a window B
+        # reaches at least one voxel of extent along every axis on which the chain still grows
         hi_f.copy_(lab)
         lo_f.copy_(lab)
         prev = tuple((0, 0) for _ in dims)
-        for k, w in enumerate(chain):
-            before = [b - pb for (b, _), (pb, _) in zip(w, prev)]
-            after = [a - pa for (_, a), (_, pa) in zip(w, prev)]
-            hi_f, work = _window_extreme_(hi_f, work, dims, before, after, "max")
-            lo_f, work = _window_extreme_(lo_f, work, dims, before, after, "min")
+        k, base = 0, None
+        while base is None:
+            w = chain[k]
+            hi_f, work = _window_extreme_(hi_f, work, dims, *grow(prev, w), "max")
+            lo_f, work = _window_extreme_(lo_f, work, dims, *grow(prev, w), "min")
             target = count.view(torch.bool) if k == 0 else const  # J starts as the first level's 0/1
             torch.eq(hi_f, lo_f, out=target)
-            if edge_is_contour:
-                for dim, start, length in _border_slabs(lab.shape, dims, [b for b, _ in w], [a for _, a in w]):
-                    target.narrow(dim, start, length).fill_(False)
+            clear_border(target, w)
             if k > 0:
                 count += const.view(torch.uint8)
-            prev = w
+            prev, k = w, k + 1
+            if k == len(chain):
+                break
+            base = _erosion_base(w, chain[k], chain[-1])
+            if base is not None and base != w:  # one more label step to B (not a level of the chain)
+                hi_f, work = _window_extreme_(hi_f, work, dims, *grow(w, base), "max")
+                lo_f, work = _window_extreme_(lo_f, work, dims, *grow(w, base), "min")
+                torch.eq(hi_f, lo_f, out=const)
+                prev = base
+            elif base is not None and k == 1:
+                const.copy_(count.view(torch.bool))
+        # erosion phase: with B of extent >= 1 on every axis that still grows, the window W_j is
+        # constant around v exactly when W_{j-1} (or B) is constant around every voxel of the
+        # increment box around v (overlapping constant windows share their label), so one boolean
+        # min filter per level replaces the two label filters and the comparison
+        if k < len(chain):
+            c8 = const.view(torch.uint8)
+            buf = hi_f if hi_f.dtype == torch.uint8 else spare
+            for w in chain[k:]:
+                c8, buf = _window_extreme_(c8, buf, dims, *grow(prev, w), "min")
+                clear_border(c8.view(torch.bool), w)
+                count += c8
+                prev = w
+            if c8.data_ptr() != const.data_ptr():  # keep `const` as the bool scratch of the class levels
+                const = c8.view(torch.bool)
+                if hi_f.dtype == torch.uint8:
+                    hi_f = buf
+                else:
+                    spare = buf
         # L: the class's window in this chain (1-based), 0 = the class is not in this chain; the
         # filter buffers are free now and hold it (fresh multi-megabyte buffers are slow on CPU)
-        level = {w: k + 1 for k, w in enumerate(chain)}
-        need = hi_f if hi_f.dtype == torch.uint8 else torch.empty(lab.shape, dtype=torch.uint8, device=lab.device)
+        level = {w: j + 1 for j, w in enumerate(chain)}
+        need = lo_f if lo_f.dtype == torch.uint8 else torch.empty(lab.shape, dtype=torch.uint8, device=lab.device)
         _class_levels(lab, {c: level.get(w, 0) for c, w in windows.items()}, need, const)
         if len(chains) == 1:
             contour = torch.lt(count, need, out=const)

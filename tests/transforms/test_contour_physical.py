@@ -209,3 +209,22 @@ def test_losses_on_the_fly_mm_widths_equal_precomputed_contour(loss_cls):
         loss_cls(contour_width_mm=widths, **kw)(logits, target.as_tensor())
     # the voxel default differs from these widths (the setting is really used)
     assert not torch.allclose(loss_cls(**kw)(logits, target.as_tensor()), on_the_fly)
+
+
+@pytest.mark.parametrize("shape", [(6, 7, 8), (5, 7, 9), (3, 4)])
+@pytest.mark.parametrize("n_classes", [2, 4, 16, 60])
+def test_class_levels_every_path_equals_a_table_lookup(shape, n_classes):
+    """The per-class sweep's class -> level map: the uint16 pair lookup (even sizes), the
+    compare-and-add loop (odd sizes, few classes) and the int64 lookup (many classes) agree."""
+    from monai_cwcd.transforms.functional import _class_levels
+
+    rng = np.random.default_rng(n_classes)
+    lab = torch.from_numpy(rng.integers(0, n_classes, size=shape).astype(np.uint8))
+    levels = {c: int(rng.integers(0, 7)) for c in range(n_classes)}
+    ref = np.vectorize(levels.get)(lab.numpy()).astype(np.uint8)
+    for src in (lab, lab.to(torch.int16), lab.t() if lab.ndim == 2 else lab.transpose(0, 2)):
+        out = torch.empty(src.shape, dtype=torch.uint8)
+        hit = torch.empty(src.shape, dtype=torch.bool)
+        got = _class_levels(src, levels, out, hit)
+        expect = ref if src.shape == lab.shape else np.vectorize(levels.get)(src.numpy()).astype(np.uint8)
+        np.testing.assert_array_equal(got.numpy(), expect)
