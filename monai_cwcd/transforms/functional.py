@@ -545,6 +545,9 @@ def _per_class_contour(
     from one window to the next (a box filter over ``W_k`` is the filter over ``W_{k-1}`` followed by
     the filter over the difference), ``J`` counts the windows that are constant around each voxel,
     and a voxel whose class has the ``L``-th window of the chain is contour exactly when ``J < L``.
+    From the first window ``B`` (:func:`_erosion_base`) with one voxel of extent on every axis along
+    which the chain still grows, the "constant" map of ``W = B + D`` is the boolean erosion by ``D``
+    of the map of ``B``: one filter per window instead of two filters and a comparison.
     """
     if lab.numel() == 0:
         return torch.zeros(lab.shape, dtype=torch.bool, device=lab.device)
