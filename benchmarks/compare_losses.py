@@ -205,7 +205,7 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--quick", action="store_true", help="CI mode: 1 tiny epoch, 2 seeds, no conclusions")
     p.add_argument("--device", default=None)
     p.add_argument("--num_workers", type=int, default=1,
-                   help="runs trained at once, one process each (2 on a 2-core CPU: about 1.3x more runs per hour)")
+                   help="runs trained at once, one process each (see benchmarks/bench_workers.py for the gain)")
     p.add_argument("--no_resume", action="store_true", help="retrain every run (default: reuse finished runs)")
     p.add_argument("--docs", default=None, help="also write this results page (e.g. docs/results.md)")
     p.add_argument("--note", action="append", default=[], help="a paragraph for the page (e.g. the machine and its load); repeatable")

@@ -434,8 +434,8 @@ def compare_losses(
         num_workers: runs trained at once, each in its own process (``spawn``) with
             ``torch.get_num_threads() // num_workers`` threads; the runs are independent, so the
             results are those of ``num_workers=1`` (up to the last bits of floating-point
-            arithmetic with a different thread count). On a 2-core CPU, 2 one-thread workers train
-            about 1.3x more runs per hour than one 2-thread process. Defaults to 1 (in this process).
+            arithmetic with a different thread count; equal with the same count). The gain is
+            measured by ``benchmarks/bench_workers.py``. Defaults to 1 (in this process).
 
     Returns:
         the content of ``comparison.json``.
