@@ -229,8 +229,14 @@ def write_report(
     plot_per_class_dsc(main_struct, output_dir / "per_class_dsc.png", budget=main)
     claims = []
     for b in budgets:
+        # claims between two rows that are not each other's reference, paired by case here
+        pairs = {}
+        for a, ref in ((f"{REFERENCE} [pdanet]", REFERENCE),):
+            if (b, a) in stats and (b, ref) in stats:
+                pairs[(a, ref)] = paired_wilcoxon(stats[(b, a)]["per_case"], stats[(b, ref)]["per_case"])
         claims += compute_claims([r for r in results if r["budget"] == b], [p for p in per_struct if p["budget"] == b],
-                                 networks=[r for r in networks if r["budget"] == b], quick=bool(settings.get("quick")), budget=b)
+                                 networks=[r for r in networks if r["budget"] == b], quick=bool(settings.get("quick")), budget=b,
+                                 pairs=pairs)
     doc = {"settings": dict(settings), "runs": list(runs), "claims": claims}
     write_json(output_dir / "comparison.json", doc)
     write_text(output_dir / "results.md", results_markdown(output_dir))
@@ -450,12 +456,15 @@ def compute_claims(
     quick: bool = False,
     alpha: float = 0.05,
     budget: str = "matched",
+    pairs: Mapping[tuple[str, str], tuple[float, int]] | None = None,
 ) -> list[dict[str, Any]]:
     """Verdicts on the papers' claims (and the reviewers' questions), computed from one budget's rows.
 
     Each claim: ``{"claim", "source", "budget", "verdict" ("yes"/"no"/"n/a"), "significant",
     "evidence"}``; "yes" means the measured direction agrees, ``significant`` that the paired test
     over test cases gives p < ``alpha``. A comparison with a collapsed row says so in its evidence.
+    ``pairs``: ``{(row a, row b): (p, units)}``, paired tests of rows that are not each other's
+    reference (e.g. PDANet + CWCD against U-Net + CWCD), computed by the caller from the per-case DSC.
     """
     by = {r["config"]: r for r in results}
     claims: list[dict[str, Any]] = []
@@ -470,7 +479,9 @@ def compute_claims(
         da, db = by[a]["dsc_mean"], by[b]["dsc_mean"]
         ref_a, ref_b = by[a]["reference"], by[b]["reference"]
         p, n = float("nan"), 0
-        if ref_b == a:
+        if pairs and (a, b) in pairs:
+            p, n = pairs[(a, b)]
+        elif ref_b == a:
             p, n = by[b]["wilcoxon_p"], int(by[b]["n_units"])
         elif ref_a == b:
             p, n = by[a]["wilcoxon_p"], int(by[a]["n_units"])

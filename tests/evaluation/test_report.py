@@ -97,6 +97,30 @@ def test_report_statistics_detection_collapse_and_networks(tmp_path):
         assert (tmp_path / png).stat().st_size > 10_000 and img.std() > 0
 
 
+def test_pdanet_claim_is_paired_against_the_unet_row(tmp_path):
+    """"PDANet + CWCD > U-Net + CWCD" compares two rows that are not each other's reference: the
+    report pairs them by case itself (Wilcoxon over the cases, each averaged over structures and seeds)."""
+    rng = np.random.default_rng(1)
+    configs = ("Dice+CE", "CWCD", "Dice+CE [pdanet]", "CWCD [pdanet]")
+    rows = []
+    for c in configs:
+        for seed in (0, 1):
+            for k in range(7):
+                for t, base in STRUCTS:
+                    d = float(np.clip(base + (0.05 if c == "CWCD [pdanet]" else 0.0) + 0.02 * rng.standard_normal(), 0, 1))
+                    rows.append(["matched", c, seed, f"case{k}", t, d, 2.0, 1.0, 100.0, 100.0])
+    settings = dict(_settings(), networks={"unet": {}, "pdanet": {}})
+    settings["configs"] = [{"name": n, "loss": n.split(" [")[0], "network": "pdanet" if "[" in n else "unet", "kernel_size": 3,
+                            "iterations": 1, "loss_settings": {}, "parameters": 10} for n in configs]
+    runs = [{"config": c, "seed": s, "final_loss": 0.1, "seconds": 2.0} for c in configs for s in (0, 1)]
+    doc = write_report(tmp_path, rows, runs, settings, {"big": 0.2, "mid": 0.02, "small": 0.002})
+    claim = next(c for c in doc["claims"] if c["claim"] == "PDANet + CWCD mean DSC > U-Net + CWCD")
+    arr = {c: np.array([r[5] for r in rows if r[1] == c]).reshape(2, 7, 3) for c in configs}
+    p = wilcoxon(arr["CWCD [pdanet]"].mean((0, 2)), arr["CWCD"].mean((0, 2))).pvalue
+    assert claim["verdict"] == "yes" and claim["significant"] is True
+    assert f"Wilcoxon p = {p:.3g} over 7 cases" in claim["evidence"]
+
+
 def test_paired_wilcoxon_units():
     p, n = paired_wilcoxon([0.1, 0.2, np.nan, 0.4], [0.2, 0.3, 0.5, 0.6])
     assert n == 3 and p == pytest.approx(wilcoxon([0.1, 0.2, 0.4], [0.2, 0.3, 0.6]).pvalue)
