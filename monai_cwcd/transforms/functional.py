@@ -572,7 +572,7 @@ def _per_class_contour(
     count = torch.empty(lab.shape, dtype=torch.uint8, device=lab.device)  # J
     const = torch.empty(lab.shape, dtype=torch.bool, device=lab.device)
     hi_f, lo_f = torch.empty_like(lab), torch.empty_like(lab)
-    spare = None if lab.dtype == torch.uint8 else torch.empty(lab.shape, dtype=torch.uint8, device=lab.device)
+    spare = None  # a uint8 buffer for the erosion phase when the labels are wider than uint8
 
     def clear_border(target: torch.Tensor, w: Window) -> None:
         if edge_is_contour:
@@ -615,6 +615,8 @@ def _per_class_contour(
         # min filter per level replaces the two label filters and the comparison
         if k < len(chain):
             c8 = const.view(torch.uint8)
+            if hi_f.dtype != torch.uint8 and spare is None:
+                spare = torch.empty(lab.shape, dtype=torch.uint8, device=lab.device)
             buf = hi_f if hi_f.dtype == torch.uint8 else spare
             for w in chain[k:]:
                 c8, buf = _window_extreme_(c8, buf, dims, *grow(prev, w), "min")

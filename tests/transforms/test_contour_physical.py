@@ -239,14 +239,16 @@ def test_class_levels_every_path_equals_a_table_lookup(shape, n_classes):
     radii=st.lists(st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3)), min_size=6, max_size=6),
     edge=st.booleans(),
     seed=st.integers(0, 2**16),
+    offset=st.sampled_from([0, 300]),
 )
-def test_per_class_windows_property_equal_scipy(shape, n_classes, radii, edge, seed):
+def test_per_class_windows_property_equal_scipy(shape, n_classes, radii, edge, seed, offset):
     """Any per-class, per-axis widths (nested or not, zero on some axes, windows wider than the
-    image): the one-sweep map (label filters, then boolean erosions from a base window) equals the
-    union of scipy's per-class box erosions, voxel for voxel."""
+    image, class indices beyond uint8): the one-sweep map (label filters, then boolean erosions from a
+    base window) equals the union of scipy's per-class box erosions, voxel for voxel."""
     rng = np.random.default_rng(seed)
     label = rng.integers(0, n_classes, size=shape)
     label = np.where(rng.random(shape) < 0.7, np.sort(label, axis=0), label)  # runs as well as noise
-    widths = {c: tuple(float(r) for r in radii[c][: len(shape)]) for c in range(n_classes)}
+    label = label + offset  # 300: class indices beyond uint8, the int16 path of the sweep
+    widths = {offset + c: tuple(float(r) for r in radii[c][: len(shape)]) for c in range(n_classes)}
     out = ContourWeightMap(edge_is_contour=edge, contour_width_mm=widths, spacing=1.0)(label[None])
     np.testing.assert_array_equal(out[0], scipy_per_class_widths(label, widths, 1.0, edge).astype(np.uint8))
