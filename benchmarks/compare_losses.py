@@ -115,11 +115,17 @@ QUICK_NOTES = [
 
 
 def _ints(text: str) -> tuple[int, ...]:
-    return tuple(int(v) for v in text.replace("x", ",").split(",") if v)
+    try:
+        return tuple(int(v) for v in text.replace("x", ",").split(",") if v)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated integers, got {text!r}") from None
 
 
 def _floats(text: str | None) -> list[float] | None:
-    return [float(v) for v in text.split(",") if v] if text else None
+    try:
+        return [float(v) for v in text.split(",") if v] if text else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 def run_suite(output_dir: str, quick: bool, fetch: bool, resume: bool, device: str | None, parts: list[str] | None = None,
@@ -168,6 +174,10 @@ def main(argv: list[str] | None = None) -> int:
 
     try:
         return _main(argv)
+    except KeyboardInterrupt:
+        print("compare_losses: interrupted; every finished run is saved, the same command resumes from them.",
+              file=sys.stderr, flush=True)
+        return 130
     except Exception as e:  # noqa: BLE001 - every error ends in one readable line
         report_error(e)
         wait_for_pool_workers()
@@ -192,14 +202,14 @@ def _main(argv: list[str] | None) -> int:
                    help="CWCD contour settings: kernel x iterations (3x1), a width in mm (2mm) or adaptive, comma-separated")
     p.add_argument("--networks", default="unet,pdanet", help=f"comma list of {', '.join(NETWORKS)}")
     p.add_argument("--include_background", action="store_true", help="Dice-family losses include the background (all of them)")
-    p.add_argument("--seeds", default="0,1,2")
+    p.add_argument("--seeds", default="0,1,2", type=_ints, help="comma list of integers")
     p.add_argument("--epochs", type=int, default=40)
     p.add_argument("--batch_size", type=int, default=2)
     p.add_argument("--learning_rate", type=float, default=2e-3)
-    p.add_argument("--lr_grid", default=None, help="budget selection: comma list of learning rates")
-    p.add_argument("--epoch_grid", default=None, help="budget selection: comma list of epochs")
+    p.add_argument("--lr_grid", default=None, type=_floats, help="budget selection: comma list of learning rates")
+    p.add_argument("--epoch_grid", default=None, type=_ints, help="budget selection: comma list of epochs")
     p.add_argument("--val_cases", type=int, default=3)
-    p.add_argument("--spatial_size", default="48,48,32")
+    p.add_argument("--spatial_size", default="48,48,32", type=_ints, help="comma list of 3 integers")
     p.add_argument("--num_train", type=int, default=16)
     p.add_argument("--num_test", type=int, default=10)
     p.add_argument("--quick", action="store_true", help="CI mode: 1 tiny epoch, 2 seeds, no conclusions")
@@ -210,11 +220,26 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--docs", default=None, help="also write this results page (e.g. docs/results.md)")
     p.add_argument("--note", action="append", default=[], help="a paragraph for the page (e.g. the machine and its load); repeatable")
     a = p.parse_args(argv)
-    cmd = "python benchmarks/compare_losses.py " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
+    defaults = p.parse_args([])
+    given = [k for k in ("dataset", "dataset_dir", "losses", "contour_settings", "networks", "include_background", "seeds", "epochs",
+                         "batch_size", "learning_rate", "lr_grid", "epoch_grid", "val_cases", "spatial_size", "num_train",
+                         "num_test") if getattr(a, k) != getattr(defaults, k)]
+    if a.suite and given:
+        raise ValueError(f"--suite runs each part with its own settings (SUITE in benchmarks/compare_losses.py); "
+                         f"{', '.join('--' + k for k in given)} would be ignored: drop them, or drop --suite.")
+    if not a.suite and (a.parts or a.fetch):
+        raise ValueError("--parts and --fetch only apply to --suite all.")
+    parts = [v.strip() for v in a.parts.split(",") if v.strip()] if a.parts else None
+    unknown = [v for v in parts or [] if v not in {str(i + 1) for i in range(len(SUITE))}]
+    if unknown:
+        raise ValueError(f"--parts {a.parts}: no part {', '.join(unknown)}; the suite has parts 1-{len(SUITE)}.")
+    args = list(argv if argv is not None else sys.argv[1:])
+    # the page shows the command with each --note's text replaced by a mark (the notes are on the page)
+    shown = ["'<note>'" if i and args[i - 1] == "--note" else shlex.quote(x) for i, x in enumerate(args)]
+    cmd = "python benchmarks/compare_losses.py " + " ".join(shown)
     if a.suite:
         t = time.perf_counter()
-        done = run_suite(a.output_dir, a.quick, a.fetch, not a.no_resume, a.device, a.parts.split(",") if a.parts else None,
-                         a.num_workers)
+        done = run_suite(a.output_dir, a.quick, a.fetch, not a.no_resume, a.device, parts, a.num_workers)
         print(f"[suite] {len(done)} part(s) in {time.perf_counter() - t:.0f} s")
         if a.docs and done:
             missing = [f"{i + 1}. {t}" for i, t in enumerate(SUITE) if t not in done]
@@ -225,9 +250,9 @@ def _main(argv: list[str] | None) -> int:
     compare_losses(
         dataset=a.dataset, dataset_dir=a.dataset_dir, output_dir=a.output_dir,
         losses=a.losses.split(",") if a.losses else None, contour_settings=settings, networks=a.networks.split(","),
-        include_background=a.include_background, seeds=_ints(a.seeds), epochs=a.epochs, batch_size=a.batch_size,
-        learning_rate=a.learning_rate, lr_grid=_floats(a.lr_grid), epoch_grid=_ints(a.epoch_grid) if a.epoch_grid else None,
-        val_cases=a.val_cases, spatial_size=_ints(a.spatial_size), num_train=a.num_train, num_test=a.num_test,
+        include_background=a.include_background, seeds=a.seeds, epochs=a.epochs, batch_size=a.batch_size,
+        learning_rate=a.learning_rate, lr_grid=a.lr_grid, epoch_grid=a.epoch_grid,
+        val_cases=a.val_cases, spatial_size=a.spatial_size, num_train=a.num_train, num_test=a.num_test,
         quick=a.quick, device=a.device, resume=not a.no_resume, num_workers=a.num_workers,
     )
     print(f"results: {os.path.join(a.output_dir, 'results.md')}")

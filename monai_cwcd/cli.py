@@ -329,6 +329,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     try:
         _check_command_line(args)
         fire.Fire(COMMANDS, command=args, name="monai-cwcd")
+    except KeyboardInterrupt:
+        print("monai-cwcd: interrupted.", file=sys.stderr, flush=True)
+        raise SystemExit(130) from None
     except Exception as e:  # noqa: BLE001 - every error ends in one readable line
         report_error(e)
         wait_for_pool_workers()

@@ -553,7 +553,8 @@ def compare_losses(
             ident, path, legacy = locate(*job)
             if path not in fresh and saved(ident, path, legacy) is None and all(path != t[1] for t in todo):
                 cfg, fold, seed, lr, n_epochs, eval_epochs, train, evaluate, _ = job
-                todo.append(({"cfg": cfg, "seed": seed, "train": train, "evaluate": evaluate, "spec": spec, "epochs": n_epochs,
+                todo.append(({"cfg": cfg, "seed": seed, "train": _as_arrays(train), "evaluate": _as_arrays(evaluate),
+                              "spec": spec, "epochs": n_epochs,
                               "eval_epochs": list(eval_epochs), "batch_size": batch_size, "learning_rate": lr,
                               "net_settings": net_cfg[cfg.network], "device": str(dev)}, path, ident))
         if int(num_workers) <= 1 or not todo:
@@ -658,9 +659,22 @@ def _run_inputs(cfg: RunConfig, train: Mapping[str, Any], spec: Mapping[str, Any
     return maps, class_weights(train["label"], spec["num_classes"]), widths
 
 
+def _as_arrays(data: Mapping[str, Any]) -> dict[str, Any]:
+    """A case dict with its tensors as numpy arrays: plain pickles to a worker (torch's pickling of tensors
+    passes file descriptors through a server thread that an interrupted worker leaves in error)."""
+    return {k: v.detach().cpu().numpy() if isinstance(v, torch.Tensor) else v for k, v in data.items()}
+
+
+def _as_tensors(data: Mapping[str, Any]) -> dict[str, Any]:
+    import numpy as np
+
+    return {k: torch.from_numpy(v) if isinstance(v, np.ndarray) else v for k, v in data.items()}
+
+
 def _worker_run(job: dict[str, Any], path: str, ident: dict[str, Any], threads: int) -> str:
     """One run in a worker process (:func:`compare_losses` with ``num_workers > 1``); saves it to ``path``."""
     torch.set_num_threads(threads)
+    job = dict(job, train=_as_tensors(job["train"]), evaluate=_as_tensors(job["evaluate"]))
     maps, weights, widths = _run_inputs(job["cfg"], job["train"], job["spec"])
     rec = train_and_evaluate(job["cfg"], job["seed"], job["train"], job["evaluate"], maps, job["spec"], job["epochs"],
                              job["eval_epochs"], job["batch_size"], job["learning_rate"], job["net_settings"],
@@ -680,18 +694,41 @@ def _train_in_workers(todo: Sequence[tuple[dict[str, Any], Path, dict[str, Any]]
     if verbose:
         print(f"[compare] training {len(todo)} run(s) in {num_workers} worker processes ({threads} thread(s) each)", flush=True)
     done: list[Path] = []
-    with ProcessPoolExecutor(max_workers=num_workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+    import signal
+    import threading
+
+    # the workers start with Ctrl-C ignored (an ignored signal stays ignored across exec): the parent
+    # alone handles it, also while a worker is still importing
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN) if main_thread else None
+    try:
+        pool = ProcessPoolExecutor(max_workers=num_workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_ignore_sigint)
         futures = {pool.submit(_worker_run, job, str(path), ident, threads): path for job, path, ident in todo}
-        try:
-            for future in as_completed(futures):
-                future.result()
-                done.append(futures[future])
-                if verbose:
-                    print(f"[compare] worker run {len(done)}/{len(todo)} saved: {futures[future].name}", flush=True)
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            raise
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+    try:
+        for future in as_completed(futures):
+            future.result()
+            done.append(futures[future])
+            if verbose:
+                print(f"[compare] worker run {len(done)}/{len(todo)} saved: {futures[future].name}", flush=True)
+    except BaseException:
+        # a failed run or Ctrl-C: stop the other runs now (their finished runs are saved; resume trains the rest)
+        for proc in list((getattr(pool, "_processes", None) or {}).values()):
+            proc.terminate()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    pool.shutdown(wait=True)
     return done
+
+
+def _ignore_sigint() -> None:
+    """Worker initializer: Ctrl-C reaches the whole process group; the parent alone handles it."""
+    import signal
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 def _slug(name: str) -> str:

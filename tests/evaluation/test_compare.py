@@ -452,3 +452,25 @@ def test_network_that_cannot_train_fails_before_any_run(tmp_path):
                        contour_settings=[(3, 1)], batch_size=1, epochs=1, num_train=3, num_test=2, spatial_size=(32, 32, 16),
                        widths={"pdanet": (4, 8, 16, 32), "unet": (4, 8, 16, 32)})
     assert not (tmp_path / "cmp" / "runs").exists()
+
+
+@pytest.mark.slow
+def test_ctrl_c_during_worker_runs_ends_in_one_line(tmp_path, cache):
+    """Ctrl-C (SIGINT to the process group, as a terminal sends it) while worker processes train: one
+    plain line, exit 130, no traceback from the parent or the workers, no worker left running."""
+    import os
+    import signal
+
+    env = {**os.environ, "MONAI_CWCD_CACHE": cache, "OMP_NUM_THREADS": "1"}
+    cmd = [sys.executable, str(REPO / "benchmarks" / "compare_losses.py"), "--quick", "--losses", "CE,Dice+CE,CWCD",
+           "--networks", "unet,segresnet", "--num_workers", "2", "--output_dir", str(tmp_path / "o")]
+    proc = subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    for line in proc.stdout:
+        if "worker run 1/" in line:  # the pool is up and the parent handles Ctrl-C again
+            break
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "Traceback" not in err
+    assert err.strip().splitlines()[-1].startswith("compare_losses: interrupted; every finished run is saved")
+    alive = subprocess.run(["pgrep", "-f", str(tmp_path / "o")], capture_output=True, text=True).stdout.split()
+    assert not alive
