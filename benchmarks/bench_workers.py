@@ -65,7 +65,8 @@ def section(args: argparse.Namespace, one: float, par: float, n_runs: int, threa
         f"| {args.workers} worker processes, {max(1, threads // args.workers)} thread(s) each | {par:.1f} | "
         f"{3600 * n_runs / par:.0f} | {one / par:.2f}x |",
         "",
-        "Both settings saved the same runs (checked by the script).",
+        "Both settings saved the same runs (checked by the script). The script rewrites this section; `--no-write` only "
+        "prints it. Worker start-up (a few seconds per worker) weighs on short runs: use runs of a minute or more.",
         "",
     ])
 

@@ -592,7 +592,7 @@ def _part_markdown(title: str, output_dir: Path, rel: str, figures: bool) -> lis
         "structures and seeds), the number of units is given; a row with mean DSC < "
         f"{s.get('collapse_dsc', 0.3)} and at least half of its structures below 0.05 is flagged collapsed and left out of "
         "the gain averages and the Fig. 8 analogue.",
-        f"- compute: {s['compute_seconds'] / 60:.1f} min on {s['device']} with {s['torch_threads']} torch threads "
+        f"- compute: {s['compute_seconds'] / 60:.1f} min on {s['device']} with {s['torch_threads']} torch thread{'' if s['torch_threads'] == 1 else 's'} "
         f"(selection {s['part_seconds']['selection'] / 60:.1f} min, matched {s['part_seconds']['matched'] / 60:.1f} min, "
         f"selected {s['part_seconds']['selected'] / 60:.1f} min, loading {s['load_seconds']:.0f} s)"
         + (f"; {s['reused_runs']} runs reused from earlier invocations (their own compute time is counted)" if s.get("reused_runs") else "") + ".",
