@@ -199,7 +199,7 @@ def compare(
     runs_dir: str | None = None,
     num_workers: int | None = None,
 ) -> None:
-    """Train one network with each loss under the same budget, seeds and data and write the
+    """Train each network (``--networks``) with each loss under the same budget, seeds and data and write the
     comparison report (CSV + Markdown tables, Wilcoxon p-values, plots) to ``output_dir``.
     ``--quick`` is the < 3 min smoke run; ``--docs docs/results.md`` also writes the results page.
     Every other option is the argument of the same name of

@@ -469,6 +469,9 @@ def compare_losses(
     dev = torch.device(device) if device else torch.device("cuda" if torch.cuda.is_available() else "cpu")
     t_load = time.perf_counter()
     folds, spec = prepare_folds(dataset, dataset_dir, spatial_size, num_train, num_test, num_cases)
+    if verbose and spec.get("synthetic"):
+        print(f"[compare] {dataset}: no dataset_dir given, so the synthetic demo cases in {spec['source']} are used "
+              "(pass dataset_dir for your own data)", flush=True)
     load_seconds = time.perf_counter() - t_load
     if select:
         too_few = [f["name"] or dataset for f in folds if f["train"]["image"].shape[0] - int(val_cases) < 1]
@@ -647,6 +650,7 @@ def compare_losses(
         # load + every run's own training/evaluation time: the cost of one uninterrupted comparison
         "compute_seconds": load_seconds + sum(part_seconds.values()),
         "reused_runs": reused,
+        "num_workers": int(num_workers),
     }
     return write_report(out, per_case_rows, run_log, settings, train_voxels=_class_volumes(all_train, spec), selection_rows=selection_rows)
 

@@ -304,7 +304,7 @@ def test_quick_suite_writes_the_page(tmp_path, cache):
         assert (tmp_path / "d" / "results" / png).stat().st_size > 5_000
 
 
-def test_compare_in_worker_processes_gives_the_same_runs(tmp_path, monkeypatch, cache):
+def test_compare_in_worker_processes_gives_the_same_runs(tmp_path, monkeypatch, cache, capsys):
     """num_workers=2 trains the selection and the test runs in two spawned processes (one thread each);
     the runs and tables equal those of one process with one thread, and a second invocation reuses
     every run; a failing worker run stops the comparison with its error."""
@@ -330,8 +330,10 @@ def test_compare_in_worker_processes_gives_the_same_runs(tmp_path, monkeypatch, 
         return sorted(tuple(r.values()) for r in csv.DictReader(open(tmp_path / d / "per_case.csv")))
 
     assert table("par") == table("one")
-    again = compare_losses("amos", output_dir=str(tmp_path / "par"), num_workers=2, **kw)
-    assert again["settings"]["reused_runs"] == n_runs
+    again = compare_losses("amos", output_dir=str(tmp_path / "par"), num_workers=2, **dict(kw, verbose=True))
+    assert again["settings"]["reused_runs"] == n_runs and par["settings"]["num_workers"] == 2
+    # a run without dataset_dir says that it uses the synthetic demo cases
+    assert "no dataset_dir given, so the synthetic demo cases in" in capsys.readouterr().out
     with pytest.raises(ValueError, match="num_workers"):
         compare_losses("amos", output_dir=str(tmp_path / "x"), num_workers=0, **kw)
     # an error inside a worker (a loss setting the loss does not take) reaches the caller
