@@ -550,19 +550,22 @@ def compare_losses(
     fresh: set[Path] = set()
 
     def prefetch(jobs: Sequence[tuple]) -> None:
-        """Train the missing runs of ``jobs`` (``run``'s arguments) in ``num_workers`` processes."""
-        todo = []
+        """Train the missing runs of ``jobs`` (``run``'s arguments) in ``num_workers`` processes (with one
+        worker, ``run`` trains each in this process as it comes)."""
+        if int(num_workers) <= 1:
+            return
+        todo, queued = [], set()
         for job in jobs:
             ident, path, legacy = locate(*job)
-            if path not in fresh and saved(ident, path, legacy) is None and all(path != t[1] for t in todo):
+            if path not in fresh and path not in queued and saved(ident, path, legacy) is None:
+                queued.add(path)
                 cfg, fold, seed, lr, n_epochs, eval_epochs, train, evaluate, _ = job
                 todo.append(({"cfg": cfg, "seed": seed, "train": _as_arrays(train), "evaluate": _as_arrays(evaluate),
                               "spec": spec, "epochs": n_epochs,
                               "eval_epochs": list(eval_epochs), "batch_size": batch_size, "learning_rate": lr,
                               "net_settings": net_cfg[cfg.network], "device": str(dev)}, path, ident))
-        if int(num_workers) <= 1 or not todo:
-            return
-        fresh.update(_train_in_workers(todo, int(num_workers), verbose))
+        if todo:
+            fresh.update(_train_in_workers(todo, int(num_workers), verbose))
 
     map_cache: dict[tuple, torch.Tensor | None] = {}
     # 1. budget selection on a validation split of the training cases (first fold; first seed)
@@ -692,15 +695,14 @@ def _train_in_workers(todo: Sequence[tuple[dict[str, Any], Path, dict[str, Any]]
     """Train ``todo`` (``(job, path, ident)``) in a pool of ``num_workers`` spawned processes; return
     the paths written. The first failure cancels the rest and is raised here."""
     import multiprocessing
+    import signal
+    import threading
     from concurrent.futures import ProcessPoolExecutor, as_completed
 
     threads = max(1, torch.get_num_threads() // num_workers)
     if verbose:
         print(f"[compare] training {len(todo)} run(s) in {num_workers} worker processes ({threads} thread(s) each)", flush=True)
     done: list[Path] = []
-    import signal
-    import threading
-
     # the workers start with Ctrl-C ignored (an ignored signal stays ignored across exec): the parent
     # alone handles it, also while a worker is still importing
     main_thread = threading.current_thread() is threading.main_thread()
@@ -729,7 +731,9 @@ def _train_in_workers(todo: Sequence[tuple[dict[str, Any], Path, dict[str, Any]]
 
 
 def _ignore_sigint() -> None:
-    """Worker initializer: Ctrl-C reaches the whole process group; the parent alone handles it."""
+    """Worker initializer: Ctrl-C reaches the whole process group; the parent alone handles it (needed
+    when the comparison runs outside the main thread, where the parent cannot start the workers with
+    SIGINT ignored)."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)
