@@ -502,7 +502,7 @@ def _class_levels(lab: torch.Tensor, levels: Mapping[int, int], out: torch.Tenso
         idx = np.arange(65536)
         low, high = (idx & 255, idx >> 8) if sys.byteorder == "little" else (idx >> 8, idx & 255)
         pair_table = table[low] | (table[high] << 8)
-        np.take(pair_table, lab.numpy().reshape(-1).view(np.uint16), out=out.numpy().reshape(-1).view(np.uint16))
+        np.take(pair_table, lab.numpy().reshape(-1).view(np.uint16), out=out.numpy().reshape(-1).view(np.uint16), mode="wrap")
         return out
     if len(off) <= 32:
         out.fill_(common)
@@ -535,19 +535,150 @@ def _erosion_base(w: Window, nxt: Window, last: Window) -> Window | None:
     return tuple(base)
 
 
+class _RowBits:
+    """Boolean maps of one label's shape, packed eight voxels to a byte along the last axis (voxel
+    ``x`` of a row is bit ``x % 8`` of byte ``x // 8``), with ``guard`` zero bytes closing every row.
+
+    The guard lets a shift along the rows run over the whole flat buffer in a few contiguous passes:
+    a shift by up to ``8 * guard - 1`` voxels only ever moves bits between a row and its own guard,
+    and :meth:`clean` zeroes the guard (and the unused bits of the last byte) afterwards. On CPU the
+    packing is numpy's ``packbits``/``unpackbits``; on other devices the same layout is built with
+    torch, so the algorithm and its results do not depend on the device."""
+
+    def __init__(self, shape: Sequence[int], dims: Sequence[int], max_shift: int, device, use_numpy: bool | None = None):
+        self.shape, self.dims, self.device = tuple(shape), list(dims), device
+        self.use_numpy = device.type == "cpu" if use_numpy is None else use_numpy
+        self.n = self.shape[-1]
+        self.nb = (self.n + 7) // 8
+        self.guard = max_shift // 8 + 1
+        self.row = self.nb + self.guard
+        self.pshape = self.shape[:-1] + (self.row,)
+        self.last_bits = self.n - 8 * (self.nb - 1)  # voxels in the last byte of a row (1-8)
+        self.tmp = self.new()
+
+    def new(self) -> torch.Tensor:
+        return torch.empty(self.pshape, dtype=torch.uint8, device=self.device)
+
+    def pack(self, wide: torch.Tensor) -> torch.Tensor:
+        """bool ``(..., 8 * k)`` -> uint8 ``(..., k)``, e.g. a map padded with False to whole packed rows."""
+        if self.use_numpy:
+            return torch.from_numpy(np.packbits(wide.numpy(), axis=-1, bitorder="little"))
+        bits = wide.to(torch.uint8).view(*wide.shape[:-1], wide.shape[-1] // 8, 8)
+        weights = torch.tensor([1 << i for i in range(8)], dtype=torch.uint8, device=self.device)
+        return (bits * weights).sum(-1, dtype=torch.uint8)
+
+    def unpack(self, p: torch.Tensor) -> torch.Tensor:
+        """Packed -> uint8 0/1 of ``shape``."""
+        if self.use_numpy:
+            return torch.from_numpy(np.unpackbits(p.numpy(), axis=-1, count=self.n, bitorder="little"))
+        shifts = torch.arange(8, dtype=torch.uint8, device=self.device)
+        return ((p.unsqueeze(-1) >> shifts) & 1).flatten(-2).narrow(-1, 0, self.n).contiguous()
+
+    def clean(self, p: torch.Tensor) -> None:
+        """Zero every bit past the last voxel of each row."""
+        if self.last_bits < 8:
+            p.narrow(-1, self.nb - 1, 1).bitwise_and_((1 << self.last_bits) - 1)
+        p.narrow(-1, self.nb, self.guard).zero_()
+
+    def _or_row_shift(self, dst: torch.Tensor, src: torch.Tensor, o: int) -> None:
+        """``dst[..., x] |= src[..., x + o]`` along the rows, over the flat buffers (then :meth:`clean`)."""
+        q, r = divmod(abs(o), 8)
+        f, d, t = src.view(-1), dst.view(-1), self.tmp.view(-1)
+        m = f.numel() - q
+        if o > 0:
+            if r == 0:
+                d[:m].bitwise_or_(f[q:])
+                return
+            torch.bitwise_right_shift(f[q:], r, out=t[:m])
+            d[:m].bitwise_or_(t[:m])
+            torch.bitwise_left_shift(f[q + 1 :], 8 - r, out=t[: m - 1])
+            d[: m - 1].bitwise_or_(t[: m - 1])
+        else:
+            if r == 0:
+                d[q:].bitwise_or_(f[:m])
+                return
+            torch.bitwise_left_shift(f[:m], r, out=t[:m])
+            d[q:].bitwise_or_(t[:m])
+            torch.bitwise_right_shift(f[: m - 1], 8 - r, out=t[: m - 1])
+            d[q + 1 :].bitwise_or_(t[: m - 1])
+
+    def dilate(
+        self, src: torch.Tensor, spare: torch.Tensor | None, lows: Sequence[int], highs: Sequence[int]
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """OR of ``src`` over the offsets ``[lows[k], highs[k]]`` along ``dims[k]`` in turn (a separable
+        box; an interval need not contain 0). Returns ``(result, spare)``: the two buffers rotate, so
+        ``src`` is overwritten when more than one axis is dilated."""
+        last = len(self.shape) - 1
+        for dim, lo, hi in zip(self.dims, lows, highs):
+            n = self.shape[dim]
+            offsets = [o for o in range(lo, hi + 1) if o and abs(o) < n]
+            if lo <= 0 <= hi and not offsets:
+                continue
+            if spare is None:
+                spare = self.new()
+            if lo <= 0 <= hi:
+                spare.copy_(src)
+            else:
+                spare.zero_()
+            for o in offsets:
+                if dim == last:
+                    self._or_row_shift(spare, src, o)
+                elif o > 0:
+                    spare.narrow(dim, 0, n - o).bitwise_or_(src.narrow(dim, o, n - o))
+                else:
+                    spare.narrow(dim, -o, n + o).bitwise_or_(src.narrow(dim, 0, n + o))
+            if dim == last and offsets:
+                self.clean(spare)
+            src, spare = spare, src
+        return src, spare
+
+    def set_border(self, p: torch.Tensor, window: Window) -> None:
+        """Set the voxels whose window leaves the tensor (the edge rule)."""
+        last = len(self.shape) - 1
+        for dim, (b, a) in zip(self.dims, window):
+            n = self.shape[dim]
+            for start, stop in ((0, min(b, n)), (max(n - a, 0), n if a > 0 else 0)):
+                if stop <= start:
+                    continue
+                if dim == last:
+                    self._set_columns(p, start, stop)
+                else:
+                    self._set_columns(p.narrow(dim, start, stop - start), 0, self.n)
+
+    def _set_columns(self, p: torch.Tensor, start: int, stop: int) -> None:
+        first, last = start // 8, (stop - 1) // 8
+        for byte in (first, last) if last > first else (first,):
+            lo, hi = max(start, 8 * byte) - 8 * byte, min(stop, 8 * byte + 8) - 8 * byte
+            p.narrow(-1, byte, 1).bitwise_or_(((1 << hi) - 1) & ~((1 << lo) - 1))
+        if last - first > 1:
+            p.narrow(-1, first + 1, last - first - 1).fill_(255)
+
+
 def _per_class_contour(
-    lab: torch.Tensor, dims: list[int], windows: Mapping[int, Window], edge_is_contour: bool
+    lab: torch.Tensor,
+    dims: list[int],
+    windows: Mapping[int, Window],
+    edge_is_contour: bool,
+    use_numpy: bool | None = None,
 ) -> torch.Tensor:
     """Own-class contour with one window per class: a voxel of class ``c`` is marked when the window
     of ``c`` around it is not constant (``C_c = G_c - erode(G_c, window_c)`` for every class at once).
 
-    One sweep per chain of nested windows (:func:`_window_chains`): the running max/min filters grow
-    from one window to the next (a box filter over ``W_k`` is the filter over ``W_{k-1}`` followed by
-    the filter over the difference), ``J`` counts the windows that are constant around each voxel,
-    and a voxel whose class has the ``L``-th window of the chain is contour exactly when ``J < L``.
-    From the first window ``B`` (:func:`_erosion_base`) with one voxel of extent on every axis along
-    which the chain still grows, the "constant" map of ``W = B + D`` is the boolean erosion by ``D``
-    of the map of ``B``: one filter per window instead of two filters and a comparison.
+    One sweep per chain of nested windows (:func:`_window_chains`) on bit-packed maps
+    (:class:`_RowBits`, eight voxels to a byte):
+
+    - the label is read three times, once per axis ``a``, for the map ``D_a`` of neighbours that differ
+      along ``a`` (``lab[v] != lab[v + e_a]``). A window ``W`` is not constant around ``v`` exactly when
+      some such pair lies inside it, so its "varies" map is the OR over the axes of ``D_a`` dilated by
+      ``W`` (shortened by one voxel along ``a``); this serves the first windows of the chain;
+    - from the first window ``B`` (:func:`_erosion_base`) with one voxel of extent on every axis along
+      which the chain still grows, the "varies" map of ``W = B + D`` is the map of ``B`` dilated by
+      ``D`` (overlapping constant windows share their label): one boolean dilation per window;
+    - a bit-sliced counter adds up the windows that vary around each voxel (``V``); a voxel whose
+      class has the ``L``-th of the chain's ``n`` windows is contour exactly when ``V > n - L``.
+
+    ``use_numpy`` picks numpy's bit packing (default on CPU) or torch's (any device; tests use it to
+    check that both give the same map).
     """
     if lab.numel() == 0:
         return torch.zeros(lab.shape, dtype=torch.bool, device=lab.device)
@@ -567,82 +698,152 @@ def _per_class_contour(
     chains = _window_chains(list(windows.values()))
     if len(chains) == 1 and len(chains[0]) == 1 and all(w == chains[0][0] for w in windows.values()):
         return _window_contour(lab, dims, chains[0][0], edge_is_contour)
+    if not chains:  # every class has a zero width
+        return torch.zeros(lab.shape, dtype=torch.bool, device=lab.device)
+    bits = _RowBits(lab.shape, dims, max(max(w[-1]) for w in windows.values()), lab.device, use_numpy)
+    # the neighbour-difference map of each axis, packed (a bool buffer padded to whole packed rows)
+    wide = torch.zeros(lab.shape[:-1] + (8 * bits.row,), dtype=torch.bool, device=lab.device)
+    scratch = wide.narrow(-1, 0, bits.n)
+    differs: dict[int, torch.Tensor] = {}
+    for d in dims:
+        n = lab.shape[d]
+        if n > 1:
+            torch.ne(lab.narrow(d, 1, n - 1), lab.narrow(d, 0, n - 1), out=scratch.narrow(d, 0, n - 1))
+            scratch.narrow(d, n - 1, 1).fill_(False)
+            differs[d] = bits.pack(wide)
+    last = dims[-1]
+    # bytes that a class boundary crosses (a differing pair inside the byte: bits 0-6 of the x map)
+    mixed = (
+        differs[last].narrow(-1, 0, bits.nb) & 0x7F if last in differs
+        else torch.zeros(bits.pshape[:-1] + (bits.nb,), dtype=torch.uint8, device=lab.device)
+    ).bool()
     contour = None
-    work = torch.empty_like(lab)
-    count = torch.empty(lab.shape, dtype=torch.uint8, device=lab.device)  # J
-    const = torch.empty(lab.shape, dtype=torch.bool, device=lab.device)
-    hi_f, lo_f = torch.empty_like(lab), torch.empty_like(lab)
-    spare = None  # a uint8 buffer for the erosion phase when the labels are wider than uint8
-
-    def clear_border(target: torch.Tensor, w: Window) -> None:
-        if edge_is_contour:
-            for dim, start, length in _border_slabs(lab.shape, dims, [b for b, _ in w], [a for _, a in w]):
-                target.narrow(dim, start, length).fill_(False)
-
-    def grow(prev: Window, w: Window) -> tuple[list[int], list[int]]:
-        return [b - pb for (b, _), (pb, _) in zip(w, prev)], [a - pa for (_, a), (_, pa) in zip(w, prev)]
-
     for chain in chains:
-        # label phase: running max/min of the labels, "constant" = (max == min), until a window B
-        # reaches at least one voxel of extent along every axis on which the chain still grows
-        hi_f.copy_(lab)
-        lo_f.copy_(lab)
-        prev = tuple((0, 0) for _ in dims)
-        k, base = 0, None
+        planes = [torch.zeros(bits.pshape, dtype=torch.uint8, device=lab.device) for _ in range(len(chain).bit_length())]
+        carries = (bits.new(), bits.new())
+
+        def count(varies: torch.Tensor) -> None:
+            """V += varies (bit-sliced ripple carry over the planes)."""
+            carry = varies
+            for i, plane in enumerate(planes):
+                if i + 1 < len(planes):
+                    nxt = carries[0] if carry is not carries[0] else carries[1]
+                    torch.bitwise_and(plane, carry, out=nxt)
+                    plane.bitwise_xor_(carry)
+                    carry = nxt
+                else:
+                    plane.bitwise_xor_(carry)
+
+        grown: dict[int, tuple[torch.Tensor, torch.Tensor | None, list[tuple[int, int]]]] = {}
+        level = bits.new()
+
+        def pair_level(w: Window) -> None:
+            """``level`` = the "varies" map of ``w`` from the neighbour-difference maps."""
+            first = True
+            for d, diff in differs.items():
+                k = dims.index(d)
+                if w[k][0] + w[k][1] < 1:
+                    continue
+                box = [(-b, a - 1) if dd == d else (-b, a) for dd, (b, a) in zip(dims, w)]
+                if d not in grown:
+                    m, spare = bits.dilate(diff.clone() if len(chains) > 1 else diff, None, [b for b, _ in box], [a for _, a in box])
+                    m = diff.clone() if m is diff else m
+                else:
+                    m, spare, old = grown[d]
+                    m, spare = bits.dilate(
+                        m, spare, [b - ob for (b, _), (ob, _) in zip(box, old)], [a - oa for (_, a), (_, oa) in zip(box, old)]
+                    )
+                grown[d] = (m, spare, box)
+                if first:
+                    level.copy_(m)
+                    first = False
+                else:
+                    level.bitwise_or_(m)
+            if first:
+                level.zero_()
+            if edge_is_contour:
+                bits.set_border(level, w)
+
+        prev, k, base = None, 0, None
         while base is None:
             w = chain[k]
-            hi_f, work = _window_extreme_(hi_f, work, dims, *grow(prev, w), "max")
-            lo_f, work = _window_extreme_(lo_f, work, dims, *grow(prev, w), "min")
-            target = count.view(torch.bool) if k == 0 else const  # J starts as the first level's 0/1
-            torch.eq(hi_f, lo_f, out=target)
-            clear_border(target, w)
-            if k > 0:
-                count += const.view(torch.uint8)
+            pair_level(w)
+            count(level)
             prev, k = w, k + 1
             if k == len(chain):
                 break
             base = _erosion_base(w, chain[k], chain[-1])
-            if base is not None and base != w:  # one more label step to B (not a level of the chain)
-                hi_f, work = _window_extreme_(hi_f, work, dims, *grow(w, base), "max")
-                lo_f, work = _window_extreme_(lo_f, work, dims, *grow(w, base), "min")
-                torch.eq(hi_f, lo_f, out=const)
+            if base is not None and base != w:  # one more step to B (not a window of the chain)
+                pair_level(base)
                 prev = base
-            elif base is not None and k == 1:
-                const.copy_(count.view(torch.bool))
-        # erosion phase: with B of extent >= 1 on every axis that still grows, the window W_j is
-        # constant around v exactly when W_{j-1} (or B) is constant around every voxel of the
-        # increment box around v (overlapping constant windows share their label), so one boolean
-        # min filter per level replaces the two label filters and the comparison
-        if k < len(chain):
-            c8 = const.view(torch.uint8)
-            if hi_f.dtype != torch.uint8 and spare is None:
-                spare = torch.empty(lab.shape, dtype=torch.uint8, device=lab.device)
-            buf = hi_f if hi_f.dtype == torch.uint8 else spare
-            for w in chain[k:]:
-                c8, buf = _window_extreme_(c8, buf, dims, *grow(prev, w), "min")
-                clear_border(c8.view(torch.bool), w)
-                count += c8
-                prev = w
-            if c8.data_ptr() != const.data_ptr():  # keep `const` as the bool scratch of the class levels
-                const = c8.view(torch.bool)
-                if hi_f.dtype == torch.uint8:
-                    hi_f = buf
-                else:
-                    spare = buf
-        # L: the class's window in this chain (1-based), 0 = the class is not in this chain; the
-        # filter buffers are free now and hold it (fresh multi-megabyte buffers are slow on CPU)
-        level = {w: j + 1 for j, w in enumerate(chain)}
-        need = lo_f if lo_f.dtype == torch.uint8 else torch.empty(lab.shape, dtype=torch.uint8, device=lab.device)
-        _class_levels(lab, {c: level.get(w, 0) for c, w in windows.items()}, need, const)
-        if len(chains) == 1:
-            contour = torch.lt(count, need, out=const)
-        elif contour is None:
-            contour = count < need
-        else:
-            contour |= count < need
-    if contour is None:  # every class has a zero width
-        return torch.zeros(lab.shape, dtype=torch.bool, device=lab.device)
-    return contour
+        varies, spare = level, None
+        for w in chain[k:]:
+            varies, spare = bits.dilate(
+                varies, spare, [pb - b for (b, _), (pb, _) in zip(w, prev)], [a - pa for (_, a), (_, pa) in zip(w, prev)]
+            )
+            if edge_is_contour:
+                bits.set_border(varies, w)
+            count(varies)
+            prev = w
+        # n - L per class (n for a class whose window is in another chain: never marked by this one)
+        rank = {w: j + 1 for j, w in enumerate(chain)}
+        levels = {c: len(chain) - rank.get(w, 0) for c, w in windows.items()}
+        marked = _packed_greater(planes, _packed_class_levels(lab, levels, mixed, bits, len(planes)), bits)
+        contour = marked if contour is None else contour.bitwise_or_(marked)
+    return bits.unpack(contour).view(torch.bool)
+
+
+def _packed_class_levels(
+    lab: torch.Tensor, levels: Mapping[int, int], mixed: torch.Tensor, bits: _RowBits, n_planes: int
+) -> list[torch.Tensor]:
+    """Bit planes (packed like ``bits``) of ``levels[lab]``. A byte whose eight voxels hold one class
+    (``mixed`` False) takes the level of its first voxel, so one lookup serves eight voxels; only the
+    voxels of the bytes that a class boundary crosses are looked up one by one."""
+    first = lab[..., ::8].contiguous()  # the first voxel of every byte: (..., nb)
+    level = _class_levels(first, levels, torch.empty(first.shape, dtype=torch.uint8, device=lab.device),
+                          torch.empty(first.shape, dtype=torch.bool, device=lab.device))
+    planes = []
+    for i in range(n_planes):
+        plane = torch.zeros(bits.pshape, dtype=torch.uint8, device=lab.device)
+        torch.mul(torch.bitwise_and(torch.bitwise_right_shift(level, i), 1), 255, out=plane.narrow(-1, 0, bits.nb))
+        planes.append(plane)
+    flat_mixed = mixed.reshape(-1)
+    if bits.use_numpy:
+        where = torch.from_numpy(np.flatnonzero(flat_mixed.numpy()))
+    else:
+        where = flat_mixed.nonzero().squeeze(1)
+    if where.numel():
+        row, byte = where // bits.nb, where % bits.nb
+        x = (8 * byte).unsqueeze(1) + torch.arange(8, device=lab.device)
+        x.clamp_(max=bits.n - 1)  # the bits past the row's end repeat its last voxel (never read)
+        values = torch.take(lab, x.add_((row * bits.n).unsqueeze(1))) if lab.is_contiguous() else \
+            torch.take(lab.contiguous(), x.add_((row * bits.n).unsqueeze(1)))
+        table = torch.zeros(int(values.max()) + 1, dtype=torch.uint8, device=lab.device)
+        for c, v in levels.items():
+            if c < table.numel():
+                table[c] = v
+        voxel_levels = table[values.long()]  # (M, 8)
+        flat = row * bits.row + byte
+        shift = torch.empty_like(voxel_levels)
+        for i, plane in enumerate(planes):
+            torch.bitwise_right_shift(voxel_levels, i, out=shift).bitwise_and_(1)
+            plane.view(-1)[flat] = bits.pack(shift.view(torch.bool)).view(-1)
+    return planes
+
+
+def _packed_greater(a: list[torch.Tensor], b: list[torch.Tensor], bits: _RowBits) -> torch.Tensor:
+    """Packed ``A > B`` of two bit-sliced unsigned numbers (planes least significant first)."""
+    greater = torch.zeros(bits.pshape, dtype=torch.uint8, device=a[0].device)
+    equal = torch.full(bits.pshape, 255, dtype=torch.uint8, device=a[0].device)
+    t = bits.new()
+    for i in reversed(range(len(a))):
+        torch.bitwise_not(b[i], out=t)
+        t.bitwise_and_(a[i]).bitwise_and_(equal)
+        greater.bitwise_or_(t)
+        if i:
+            torch.bitwise_xor(a[i], b[i], out=t)
+            equal.bitwise_and_(t.bitwise_not_())
+    return greater
 
 
 def label_contour(

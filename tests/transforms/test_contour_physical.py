@@ -252,3 +252,72 @@ def test_per_class_windows_property_equal_scipy(shape, n_classes, radii, edge, s
     widths = {offset + c: tuple(float(r) for r in radii[c][: len(shape)]) for c in range(n_classes)}
     out = ContourWeightMap(edge_is_contour=edge, contour_width_mm=widths, spacing=1.0)(label[None])
     np.testing.assert_array_equal(out[0], scipy_per_class_widths(label, widths, 1.0, edge).astype(np.uint8))
+
+
+def _box_extreme(x, windows, fn):
+    """Running max/min over ``[i - b, i + a]`` per axis, the edge replicated (outside ignored)."""
+    for axis, (b, a) in enumerate(windows):
+        n = x.shape[axis]
+        idx = np.arange(n)
+        x = fn(np.stack([np.take(x, np.clip(idx + o, 0, n - 1), axis=axis) for o in range(-b, a + 1)]), axis=0)
+    return x
+
+
+@settings(max_examples=40, deadline=None, derandomize=True, database=None)
+@given(
+    shape=st.lists(st.integers(1, 7), min_size=0, max_size=2),
+    row=st.integers(1, 40),
+    n_classes=st.integers(2, 5),
+    extents=st.lists(
+        st.tuples(st.integers(0, 3), st.integers(0, 3), st.integers(0, 3), st.integers(0, 3), st.integers(0, 13),
+                  st.integers(0, 13)), min_size=5, max_size=5),
+    edge=st.booleans(),
+    seed=st.integers(0, 2**16),
+)
+def test_per_class_packed_sweep_any_windows_both_packings(shape, row, n_classes, extents, edge, seed):
+    """The bit-packed sweep with asymmetric windows (before/after per axis), rows of 1-40 voxels (shifts
+    past a whole byte, rows shorter than the window) and a batch axis equals the brute-force definition
+    (a voxel of class c is marked when c's window around it is not constant, or leaves the tensor
+    under the edge rule), with numpy's packing and with the torch packing used off the CPU."""
+    from monai_cwcd.transforms.functional import _per_class_contour
+
+    rng = np.random.default_rng(seed)
+    full = tuple(shape) + (row,)
+    label = rng.integers(0, n_classes, size=(2,) + full)
+    label = np.where(rng.random(label.shape) < 0.7, np.sort(label, axis=-1), label)
+    nd = len(full)
+    windows = {}
+    for c in range(n_classes):
+        e = extents[c]
+        per_axis = [(e[0], e[1]), (e[2], e[3])][: nd - 1] + [(e[4], e[5])]
+        windows[c] = tuple(per_axis)
+    expected = np.zeros(label.shape, dtype=bool)
+    for s in range(2):
+        for c, w in windows.items():
+            varies = _box_extreme(label[s], w, np.max) != _box_extreme(label[s], w, np.min)
+            if edge:
+                for axis, (b, a) in enumerate(w):
+                    idx = np.arange(full[axis])
+                    out_of = (idx < b) | (idx >= full[axis] - a)
+                    varies |= out_of.reshape([-1 if i == axis else 1 for i in range(nd)])
+            expected[s] |= (label[s] == c) & varies
+    lab = torch.as_tensor(label.astype(np.uint8))
+    dims = list(range(1, nd + 1))
+    for use_numpy in (True, False):
+        got = _per_class_contour(lab, dims, windows, edge, use_numpy=use_numpy)
+        np.testing.assert_array_equal(got.numpy(), expected, err_msg=f"use_numpy={use_numpy}")
+
+
+@pytest.mark.parametrize("use_numpy", [True, False])
+def test_per_class_packed_sweep_row_shift_stays_in_its_row(use_numpy):
+    """A shift by more than a byte along the packed rows: the next row's first voxels (a boundary)
+    must not leak into the end of a constant row through the guard bytes."""
+    from monai_cwcd.transforms.functional import _per_class_contour
+
+    label = np.zeros((2, 20), dtype=np.uint8)
+    label[1, :2] = 1  # row 1: a boundary between voxels 1 and 2; row 0 constant
+    windows = {0: ((0, 0), (0, 15)), 1: ((0, 0), (0, 1))}
+    got = _per_class_contour(torch.as_tensor(label), [0, 1], windows, False, use_numpy=use_numpy).numpy()
+    expected = np.zeros_like(label, dtype=bool)
+    expected[1, 1] = True  # class 1 at voxel 1 sees voxel 2
+    assert not got[0].any() and np.array_equal(got, expected)
