@@ -474,6 +474,17 @@ def _window_chains(windows: Sequence[Window]) -> list[list[Window]]:
     return chains
 
 
+def _level_pair_table(levels: Mapping[int, int], default: int = 0) -> np.ndarray:
+    """65536-entry uint16 table: two uint8 class indices read as one uint16 -> their two levels (same
+    byte order), ``default`` for classes without a level."""
+    table = np.full(256, default, dtype=np.uint16)
+    for c, v in levels.items():
+        table[c] = v
+    idx = np.arange(65536)
+    low, high = (idx & 255, idx >> 8) if sys.byteorder == "little" else (idx >> 8, idx & 255)
+    return table[low] | (table[high] << 8)
+
+
 def _class_levels(lab: torch.Tensor, levels: Mapping[int, int], out: torch.Tensor, hit: torch.Tensor) -> torch.Tensor:
     """``levels[lab]`` written into the uint8 tensor ``out`` (same shape as ``lab``), for a compact
     label map whose classes all have an entry; ``hit`` is a bool scratch tensor of that shape.
@@ -496,13 +507,8 @@ def _class_levels(lab: torch.Tensor, levels: Mapping[int, int], out: torch.Tenso
         and out.is_contiguous() and lab.numel() % 2 == 0
     )
     if pairs:
-        table = np.full(256, common, dtype=np.uint16)
-        for c, v in levels.items():
-            table[c] = v
-        idx = np.arange(65536)
-        low, high = (idx & 255, idx >> 8) if sys.byteorder == "little" else (idx >> 8, idx & 255)
-        pair_table = table[low] | (table[high] << 8)
-        np.take(pair_table, lab.numpy().reshape(-1).view(np.uint16), out=out.numpy().reshape(-1).view(np.uint16), mode="wrap")
+        np.take(_level_pair_table(levels, common), lab.numpy().reshape(-1).view(np.uint16),
+                out=out.numpy().reshape(-1).view(np.uint16), mode="wrap")
         return out
     if len(off) <= 32:
         out.fill_(common)
@@ -617,7 +623,13 @@ class _RowBits:
                 continue
             if spare is None:
                 spare = self.new()
-            if lo <= 0 <= hi:
+            if lo <= 0 <= hi and dim != last:  # src | (the first shift) in one pass, the slab it leaves out copied
+                o, offsets = offsets[0], offsets[1:]
+                a, b = (0, o) if o > 0 else (-o, 0)
+                torch.bitwise_or(src.narrow(dim, a, n - abs(o)), src.narrow(dim, b, n - abs(o)), out=spare.narrow(dim, a, n - abs(o)))
+                edge = n - o if o > 0 else 0
+                spare.narrow(dim, edge, abs(o)).copy_(src.narrow(dim, edge, abs(o)))
+            elif lo <= 0 <= hi:
                 spare.copy_(src)
             else:
                 spare.zero_()
@@ -703,7 +715,8 @@ def _per_class_contour(
         return torch.zeros(lab.shape, dtype=torch.bool, device=lab.device)
     bits = _RowBits(lab.shape, dims, max(max(w[-1]) for w in windows.values()), lab.device, use_numpy)
     # the neighbour-difference map of each axis, packed (a bool buffer padded to whole packed rows)
-    wide = torch.zeros(lab.shape[:-1] + (8 * bits.row,), dtype=torch.bool, device=lab.device)
+    wide = torch.empty(lab.shape[:-1] + (8 * bits.row,), dtype=torch.bool, device=lab.device)
+    wide.narrow(-1, bits.n, 8 * bits.row - bits.n).zero_()
     scratch = wide.narrow(-1, 0, bits.n)
     differs: dict[int, torch.Tensor] = {}
     for d in dims:
@@ -815,11 +828,20 @@ def _packed_class_levels(
         where = flat_mixed.nonzero().squeeze(1)
     if where.numel():
         row, byte = where // bits.nb, where % bits.nb
-        x = (8 * byte).unsqueeze(1) + torch.arange(8, device=lab.device)
-        x.clamp_(max=bits.n - 1)  # the bits past the row's end repeat its last voxel (never read)
-        values = torch.take(lab if lab.is_contiguous() else lab.contiguous(), x.add_((row * bits.n).unsqueeze(1)))
-        voxel_levels = _class_levels(values, levels, torch.empty(values.shape, dtype=torch.uint8, device=lab.device),
-                                     torch.empty(values.shape, dtype=torch.bool, device=lab.device))
+        if bits.use_numpy and lab.dtype == torch.uint8 and bits.n % 2 == 0:
+            # the byte's four voxel pairs, each looked up as one uint16 (pairs never straddle rows;
+            # past the row's end the last pair repeats, its bits are never read)
+            half = bits.n // 2
+            r, j = row.numpy(), byte.numpy()
+            pair_index = np.minimum(4 * j[:, None] + np.arange(4), half - 1) + (r * half)[:, None]
+            pairs = np.ascontiguousarray(lab.numpy()).reshape(-1).view(np.uint16)[pair_index]
+            voxel_levels = torch.from_numpy(np.take(_level_pair_table(levels), pairs, mode="wrap")).view(torch.uint8)
+        else:
+            x = (8 * byte).unsqueeze(1) + torch.arange(8, device=lab.device)
+            x.clamp_(max=bits.n - 1)  # the bits past the row's end repeat its last voxel (never read)
+            values = torch.take(lab if lab.is_contiguous() else lab.contiguous(), x.add_((row * bits.n).unsqueeze(1)))
+            voxel_levels = _class_levels(values, levels, torch.empty(values.shape, dtype=torch.uint8, device=lab.device),
+                                         torch.empty(values.shape, dtype=torch.bool, device=lab.device))
         # the eight 0/1 bytes of a plane read as one little-endian int64 are packed into one byte by
         # one multiplication: byte k (bit 8k) lands on bit 56 + k, no two partial products collide
         flat = row * bits.row + byte
