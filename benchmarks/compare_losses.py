@@ -152,7 +152,7 @@ def run_suite(output_dir: str, quick: bool, fetch: bool, resume: bool, device: s
                     print(f"[suite] skipping '{title}': {e}", flush=True)
                     continue
         if quick:  # quick keeps each part's data and protocol, with the QUICK schedule
-            kw = {k: v for k, v in kw.items() if k in ("dataset", "networks", "losses", "contour_settings")}
+            kw = {k: v for k, v in kw.items() if k in ("dataset", "networks", "losses", "contour_settings", "widths")}
             if "losses" not in kw and example:
                 kw["losses"] = ["Dice+CE", "CWCD"]
                 kw["contour_settings"] = [(3, 1)]

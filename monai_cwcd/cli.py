@@ -175,19 +175,19 @@ def compare(
     docs: str | None = None,
     dataset: str | None = None,
     dataset_dir: str | None = None,
-    losses: Sequence[str] | None = None,
-    contour_settings: Sequence[Sequence[int] | str] | str | None = None,
-    networks: Sequence[str] | None = None,
+    losses: list | str | None = None,
+    contour_settings: list | str | None = None,
+    networks: list | str | None = None,
     include_background: bool | None = None,
-    seeds: Sequence[int] | None = None,
+    seeds: list | str | None = None,
     epochs: int | None = None,
     batch_size: int | None = None,
     learning_rate: float | None = None,
-    lr_grid: Sequence[float] | None = None,
-    epoch_grid: Sequence[int] | None = None,
+    lr_grid: list | str | None = None,
+    epoch_grid: list | str | None = None,
     val_cases: int | None = None,
-    spatial_size: Sequence[int] | None = None,
-    widths: dict | None = None,
+    spatial_size: list | str | None = None,
+    widths: dict | str | None = None,
     num_train: int | None = None,
     num_test: int | None = None,
     num_cases: int | None = None,
@@ -203,7 +203,37 @@ def compare(
     comparison report (CSV + Markdown tables, Wilcoxon p-values, plots) to ``output_dir``.
     ``--quick`` is the < 3 min smoke run; ``--docs docs/results.md`` also writes the results page.
     Every other option is the argument of the same name of
-    :func:`monai_cwcd.evaluation.compare_losses`; an option left out keeps that function's default."""
+    :func:`monai_cwcd.evaluation.compare_losses`; an option left out keeps that function's default.
+    A list option takes a comma list (``CE,Dice+CE``) or a bracketed one (``[unet,pdanet]``).
+
+    Args:
+        output_dir: folder of the report and the saved runs (``<output_dir>/runs``).
+        docs: also write the results page here (e.g. ``docs/results.md``).
+        dataset: ``amos`` (synthetic unless ``--dataset_dir``) or a real-data protocol (``monai_cwcd.data.examples.EXAMPLE_PROTOCOLS``, e.g. ``pyradiomics-brain-subjects``).
+        dataset_dir: a dataset folder with ``dataset.json`` (your own data).
+        losses: rows, e.g. ``CE,Dice+CE,GDL,CWCD`` (``monai_cwcd.evaluation.BASELINE_LOSSES`` and ``CWCD``/``CWCE``/``SDL``).
+        contour_settings: CWCD contours: ``3x1`` (kernel size x iterations), ``2mm``, ``adaptive`` or ``adaptive:0.25``.
+        networks: any of ``unet,basicunet,segresnet,dynunet,attentionunet,unetr,pdanet``.
+        include_background: the background in every Dice-family loss (default False).
+        seeds: e.g. ``0,1,2`` (at least 2).
+        epochs: matched-budget epochs.
+        batch_size: training batch size.
+        learning_rate: matched-budget Adam learning rate.
+        lr_grid: learning rates of the budget selection, e.g. ``2e-3,5e-3``.
+        epoch_grid: epochs of the budget selection, e.g. ``40,80``.
+        val_cases: validation cases (from the training cases) of the budget selection.
+        spatial_size: resampled grid, e.g. ``48,48,32``.
+        widths: per-network widths as a Python dict, e.g. ``"{'pdanet': [16, 32, 64, 128]}"``.
+        num_train: training cases.
+        num_test: held-out test cases.
+        num_cases: synthetic cases to generate.
+        collapse_dsc: DSC below which a row can be flagged collapsed.
+        quick: the CI smoke schedule (draws no conclusions).
+        device: e.g. ``cpu`` or ``cuda`` (default: CUDA when available).
+        verbose: one line per run.
+        resume: reuse the saved runs made with identical settings (default True).
+        runs_dir: where runs are saved (default ``<output_dir>/runs``).
+        num_workers: train independent runs in this many processes (1/N of the threads each)."""
     # python-fire passes a list that is not a Python literal (`[CE,Dice+CE]`, `CE,Dice+CE`, `3x1,2mm`) as text
     losses, networks, contour_settings = (_text_list(v) for v in (losses, networks, contour_settings))
     seeds, epoch_grid, spatial_size = (_text_list(v, int) for v in (seeds, epoch_grid, spatial_size))

@@ -148,6 +148,8 @@ def test_compare_help_subprocess(tmp_path: Path):
     text = proc.stdout + proc.stderr
     assert "--quick" in text and "--epochs" in text, text
     assert "TypeError" not in text, text
+    # every option has a line of help and a type python-fire shows whole (no "Optional['Sequence[floa...")
+    assert "..." not in text and "comma list" in text and "3x1" in text, text
 
 
 def test_compare_contour_settings_text(tmp_path: Path):

@@ -423,8 +423,8 @@ def compare_losses(
         num_cases: synthetic cases to generate. Defaults to ``None`` (``num_train + 1 + num_test``).
         collapse_dsc: a row whose mean DSC is below this with at least half of its structures at
             mean DSC < 0.05 is flagged collapsed and left out of the gain averages. Defaults to 0.3.
-        quick: CI mode, :data:`QUICK` schedule (also a 2-point budget selection); draws no
-            conclusions. Defaults to ``False``.
+        quick: CI mode, :data:`QUICK` schedule (also a 2-point budget selection; the networks not
+            named in ``widths`` at the QUICK width); draws no conclusions. Defaults to ``False``.
         device: torch device. Defaults to ``None`` (CUDA if available, else CPU).
         verbose: print one line per run. Defaults to ``True``.
         resume: reuse the runs saved in ``runs_dir`` made with identical settings. Defaults to ``True``.
@@ -450,12 +450,13 @@ def compare_losses(
     if quick:
         print(
             f"[compare] quick: the QUICK schedule replaces seeds, epochs, spatial_size, batch_size, num_train, num_test, "
-            f"val_cases, network widths and the budget grids ({QUICK}); drop quick to use your own settings",
+            f"val_cases, the widths of the networks not named in widths and the budget grids ({QUICK}); drop quick to use "
+            "your own settings",
             flush=True,
         )
         seeds, epochs, spatial_size = QUICK["seeds"], QUICK["epochs"], QUICK["spatial_size"]
         batch_size, num_train, num_test, val_cases = QUICK["batch_size"], QUICK["num_train"], QUICK["num_test"], QUICK["val_cases"]
-        widths = {n: QUICK["width"] for n in NETWORKS}
+        widths = {**{n: QUICK["width"] for n in NETWORKS}, **dict(widths or {})}
         lr_grid, epoch_grid = (learning_rate, 2 * learning_rate), (1,)
     seeds = [int(s) for s in seeds]
     if len(seeds) < 2:
@@ -655,7 +656,36 @@ def compare_losses(
         "reused_runs": reused,
         "num_workers": int(num_workers),
     }
+    settings["from_scratch"] = _from_scratch(out, settings, run_log)
     return write_report(out, per_case_rows, run_log, settings, train_voxels=_class_volumes(all_train, spec), selection_rows=selection_rows)
+
+
+def _from_scratch(out: Path, settings: Mapping[str, Any], run_log: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:
+    """The wall-clock time of the last invocation that trained every run of this comparison (none
+    reused): this one, or the one recorded in ``out/comparison.json`` for the same runs and budget
+    selection (a later invocation that reuses the runs keeps it). None when no such invocation is known."""
+
+    def identity(runs: Sequence[Mapping[str, Any]], selection: Mapping[str, Any]) -> tuple:
+        keys = sorted((r["config"], str(r.get("fold")), int(r["seed"]), float(r["learning_rate"]), int(r["epochs"])) for r in runs)
+        return tuple(keys), json.dumps({k: selection.get(k) for k in ("enabled", "lr_grid", "epoch_grid", "val_cases", "seed")})
+
+    if settings["reused_runs"] == 0:
+        return {"wall_seconds": settings["total_seconds"], "num_workers": settings["num_workers"],
+                "torch_threads": settings["torch_threads"], "device": settings["device"],
+                "date": time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())}
+    try:
+        prev = json.loads((out / "comparison.json").read_text())
+    except (OSError, ValueError):
+        return None
+    ps = prev.get("settings", {})
+    if identity(prev.get("runs", []), ps.get("selection", {})) != identity(run_log, settings["selection"]):
+        return None
+    if ps.get("from_scratch"):
+        return ps["from_scratch"]
+    if ps.get("reused_runs") == 0 and "total_seconds" in ps:  # written before this record existed
+        return {"wall_seconds": ps["total_seconds"], "num_workers": ps.get("num_workers", 1),
+                "torch_threads": ps.get("torch_threads"), "device": ps.get("device"), "date": None}
+    return None
 
 
 def _run_inputs(cfg: RunConfig, train: Mapping[str, Any], spec: Mapping[str, Any]) -> tuple:

@@ -22,7 +22,7 @@ from monai_cwcd.evaluation.configs import (
     loss_settings,
     network_settings,
 )
-from monai_cwcd.evaluation.report import results_markdown
+from monai_cwcd.evaluation.report import comparison_markdown, results_markdown
 
 matplotlib.use("Agg")
 REPO = Path(__file__).resolve().parents[2]
@@ -193,7 +193,11 @@ def test_compare_quick_end_to_end(tmp_path, monkeypatch, cache):
     cfg_json = json.loads((out / "configs.json").read_text())
     dwce = next(c for c in cfg_json if c["name"] == "DWCE")
     assert dwce["loss_settings"] == {"DistanceWeightedCELoss": {"w0": 1.0, "sigma": 2.0}} and dwce["parameters"] > 0
-    assert (out / "results.md").read_text() == results_markdown(out)
+    md = (out / "results.md").read_text()
+    assert md == comparison_markdown(out) and results_markdown(out) in md
+    # a standalone page: title, setup block, plots and claims (as a part of docs/results.md)
+    assert md.startswith("# Loss comparison (generated)") and "- data: `amos`" in md and "- compute:" in md
+    assert "![DSC gain vs volume](./dsc_gain_vs_volume.png)" in md and "#### Claims on this data" in md
     for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png"):
         assert (out / png).stat().st_size > 10_000
         assert matplotlib.pyplot.imread(out / png).std() > 0
@@ -300,6 +304,10 @@ def test_quick_suite_writes_the_page(tmp_path, cache):
     assert "Quick run (CI smoke test)" in md and "What the real-data parts can and cannot show" not in md
     second = json.loads((tmp_path / "o" / "part2" / "comparison.json").read_text())["settings"]
     assert second["reused_runs"] > 0  # the U-Net rows of the network table are the loss comparison's runs
+    # quick keeps a part's explicit network width: part 8 builds PDANet at the journal's width
+    eighth = json.loads((tmp_path / "o" / "part8" / "comparison.json").read_text())["settings"]
+    assert eighth["networks"]["pdanet"]["features"] == [16, 32, 64, 128]
+    assert second["networks"]["pdanet"]["features"] != [16, 32, 64, 128]
     for png in ("dsc_gain_vs_volume.png", "per_class_dsc.png", "contour_settings.png"):
         assert (tmp_path / "d" / "results" / png).stat().st_size > 5_000
 
@@ -332,6 +340,16 @@ def test_compare_in_worker_processes_gives_the_same_runs(tmp_path, monkeypatch, 
     assert table("par") == table("one")
     again = compare_losses("amos", output_dir=str(tmp_path / "par"), num_workers=2, **dict(kw, verbose=True))
     assert again["settings"]["reused_runs"] == n_runs and par["settings"]["num_workers"] == 2
+    # the wall clock of the invocation that trained every run is kept by the invocations that reuse them
+    first = par["settings"]["from_scratch"]
+    assert first["wall_seconds"] == par["settings"]["total_seconds"] and first["num_workers"] == 2
+    assert again["settings"]["from_scratch"] == first and again["settings"]["total_seconds"] < first["wall_seconds"]
+    other = compare_losses("amos", output_dir=str(tmp_path / "par"), **dict(kw, losses=["Dice+CE"]))  # other runs
+    assert other["settings"]["from_scratch"]["wall_seconds"] == other["settings"]["total_seconds"]
+    from monai_cwcd.evaluation import write_results_doc
+
+    page = write_results_doc({"part": str(tmp_path / "one")}, tmp_path / "page" / "results.md").read_text()
+    assert f"| part | {one['settings']['compute_seconds'] / 60:.1f} | {one['settings']['total_seconds'] / 60:.1f} (1 process, 1 thread, " in page
     # a run without dataset_dir says that it uses the synthetic demo cases
     assert "no dataset_dir given, so the synthetic demo cases in" in capsys.readouterr().out
     with pytest.raises(ValueError, match="num_workers"):

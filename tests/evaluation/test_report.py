@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import wilcoxon
 
-from monai_cwcd.evaluation.report import paired_wilcoxon, plot_contour_settings, results_markdown, write_report
+from monai_cwcd.evaluation.report import comparison_markdown, paired_wilcoxon, plot_contour_settings, results_markdown, write_report
 
 matplotlib.use("Agg")
 CONFIGS = ("CE", "GDL", "Dice+CE", "CWCD", "Dice+CE [segresnet]", "CWCD [segresnet]")
@@ -40,8 +40,12 @@ def _fake_rows(rng):
 def _settings():
     cfgs = [{"name": n, "loss": n.split(" [")[0], "network": "segresnet" if "[" in n else "unet", "kernel_size": 3,
              "iterations": 1, "loss_settings": {"x": {"include_background": False}}, "parameters": 10} for n in CONFIGS]
+    # the settings compare_losses records (the standalone results.md shows them)
     return {"configs": cfgs, "seeds": [0, 1], "quick": False, "learning_rate": 2e-3, "epochs": 40, "collapse_dsc": 0.3,
-            "networks": {"unet": {}, "segresnet": {}}, "selection": {"chosen": {}}}
+            "networks": {"unet": {}, "segresnet": {}}, "selection": {"chosen": {}}, "dataset": "amos", "synthetic": True,
+            "source": "synthetic", "protocol": "fixed split", "num_train": 6, "num_test": 6, "spatial_size": [8, 8, 8],
+            "num_classes": 4, "include_background": False, "batch_size": 2, "compute_seconds": 24.0, "device": "cpu",
+            "torch_threads": 1, "part_seconds": {"selection": 0.0, "matched": 24.0, "selected": 0.0}, "load_seconds": 0.0}
 
 
 def test_report_statistics_detection_collapse_and_networks(tmp_path):
@@ -88,7 +92,7 @@ def test_report_statistics_detection_collapse_and_networks(tmp_path):
     assert mi["verdict"] == "yes" and "over 2 networks (2 improved)" in mi["evidence"]
     # the Markdown is rendered from the CSV on disk: change the CSV, the table follows
     md = (tmp_path / "results.md").read_text()
-    assert md == results_markdown(tmp_path) and "Mean ΔDSC over 2 networks" in md
+    assert md == comparison_markdown(tmp_path) and results_markdown(tmp_path) in md and "Mean ΔDSC over 2 networks" in md
     text = (tmp_path / "results.csv").read_text().replace(res["CE"]["dsc_mean"], "0.123456", 1)
     (tmp_path / "results.csv").write_text(text)
     assert "| CE | unet | – | 10 | 0.0020 | 40 | 0.123 ±" in results_markdown(tmp_path)
