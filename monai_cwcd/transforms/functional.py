@@ -813,47 +813,56 @@ def _packed_class_levels(
     """Bit planes (packed like ``bits``) of ``levels[lab]``. A byte whose eight voxels hold one class
     (``mixed`` False) takes the level of its first voxel, so one lookup serves eight voxels; only the
     voxels of the bytes that a class boundary crosses are looked up one by one."""
+    # numpy on a little-endian CPU, uint8 classes, rows of whole voxel pairs; else the torch path
+    fast = bits.use_numpy and lab.dtype == torch.uint8 and bits.n % 2 == 0 and sys.byteorder == "little"
+    table = _level_pair_table(levels) if fast else None
     first = lab[..., ::8].contiguous()  # the first voxel of every byte: (..., nb)
-    level = _class_levels(first, levels, torch.empty(first.shape, dtype=torch.uint8, device=lab.device),
-                          torch.empty(first.shape, dtype=torch.bool, device=lab.device))
-    planes = []
+    if fast and first.numel() % 2 == 0:
+        level = torch.from_numpy(np.take(table, first.numpy().reshape(-1).view(np.uint16), mode="wrap")).view(torch.uint8)
+        level = level.view(first.shape)
+    else:
+        level = _class_levels(first, levels, torch.empty(first.shape, dtype=torch.uint8, device=lab.device),
+                              torch.empty(first.shape, dtype=torch.bool, device=lab.device))
+    planes, bit = [], torch.empty_like(level)
     for i in range(n_planes):
         plane = torch.zeros(bits.pshape, dtype=torch.uint8, device=lab.device)
-        torch.mul(torch.bitwise_and(torch.bitwise_right_shift(level, i), 1), 255, out=plane.narrow(-1, 0, bits.nb))
+        torch.bitwise_and(torch.bitwise_right_shift(level, i, out=bit), 1, out=plane.narrow(-1, 0, bits.nb))
+        plane.narrow(-1, 0, bits.nb).neg_()  # 1 -> 255: every bit of the byte
         planes.append(plane)
-    flat_mixed = mixed.reshape(-1)
-    if bits.use_numpy:
-        where = torch.from_numpy(np.flatnonzero(flat_mixed.numpy()))
-    else:
-        where = flat_mixed.nonzero().squeeze(1)
+    if fast:
+        where = np.flatnonzero(mixed.numpy().reshape(-1))
+        if not where.size:
+            return planes
+        row, byte = np.divmod(where, bits.nb)
+        # the byte's four voxel pairs, each looked up as one uint16 (pairs never straddle rows; past
+        # the row's end the last pair repeats, its bits are never read)
+        half = bits.n // 2
+        start = row * half + 4 * byte
+        pair_index = start[:, None] + np.arange(4)
+        if bits.n % 8:
+            np.minimum(pair_index, (row * half + half - 1)[:, None], out=pair_index)
+        pairs = np.ascontiguousarray(lab.numpy()).reshape(-1).view(np.uint16)[pair_index]
+        voxel_levels = np.take(table, pairs, mode="wrap").view(np.uint8)  # (M, 8)
+        flat = row * bits.row + byte
+        # the eight 0/1 bytes of a plane read as one little-endian uint64 are packed into one byte by one
+        # multiplication: byte k (bit 8k) lands on bit 56 + k, no two partial products collide
+        words = voxel_levels.view(np.uint64).reshape(-1)
+        for i, plane in enumerate(planes):
+            packed = (((words >> np.uint64(i)) & np.uint64(0x0101010101010101)) * np.uint64(0x0102040810204080)) >> np.uint64(56)
+            plane.numpy().reshape(-1)[flat] = packed.astype(np.uint8)
+        return planes
+    where = mixed.reshape(-1).nonzero().squeeze(1)
     if where.numel():
         row, byte = where // bits.nb, where % bits.nb
-        if bits.use_numpy and lab.dtype == torch.uint8 and bits.n % 2 == 0:
-            # the byte's four voxel pairs, each looked up as one uint16 (pairs never straddle rows;
-            # past the row's end the last pair repeats, its bits are never read)
-            half = bits.n // 2
-            r, j = row.numpy(), byte.numpy()
-            pair_index = np.minimum(4 * j[:, None] + np.arange(4), half - 1) + (r * half)[:, None]
-            pairs = np.ascontiguousarray(lab.numpy()).reshape(-1).view(np.uint16)[pair_index]
-            voxel_levels = torch.from_numpy(np.take(_level_pair_table(levels), pairs, mode="wrap")).view(torch.uint8)
-        else:
-            x = (8 * byte).unsqueeze(1) + torch.arange(8, device=lab.device)
-            x.clamp_(max=bits.n - 1)  # the bits past the row's end repeat its last voxel (never read)
-            values = torch.take(lab if lab.is_contiguous() else lab.contiguous(), x.add_((row * bits.n).unsqueeze(1)))
-            voxel_levels = _class_levels(values, levels, torch.empty(values.shape, dtype=torch.uint8, device=lab.device),
-                                         torch.empty(values.shape, dtype=torch.bool, device=lab.device))
-        # the eight 0/1 bytes of a plane read as one little-endian int64 are packed into one byte by
-        # one multiplication: byte k (bit 8k) lands on bit 56 + k, no two partial products collide
+        x = (8 * byte).unsqueeze(1) + torch.arange(8, device=lab.device)
+        x.clamp_(max=bits.n - 1)  # the bits past the row's end repeat its last voxel (never read)
+        values = torch.take(lab if lab.is_contiguous() else lab.contiguous(), x.add_((row * bits.n).unsqueeze(1)))
+        voxel_levels = _class_levels(values, levels, torch.empty(values.shape, dtype=torch.uint8, device=lab.device),
+                                     torch.empty(values.shape, dtype=torch.bool, device=lab.device))
+        weights = torch.tensor([1 << k for k in range(8)], dtype=torch.uint8, device=lab.device)
         flat = row * bits.row + byte
-        if sys.byteorder == "little":
-            words = voxel_levels.view(torch.int64).squeeze(1)  # (M,)
-            for i, plane in enumerate(planes):
-                packed = (((words >> i) & 0x0101010101010101) * 0x0102040810204080) >> 56
-                plane.view(-1)[flat] = (packed & 0xFF).to(torch.uint8)
-        else:
-            weights = torch.tensor([1 << k for k in range(8)], dtype=torch.uint8, device=lab.device)
-            for i, plane in enumerate(planes):
-                plane.view(-1)[flat] = (((voxel_levels >> i) & 1) * weights).sum(1, dtype=torch.uint8)
+        for i, plane in enumerate(planes):
+            plane.view(-1)[flat] = (((voxel_levels >> i) & 1) * weights).sum(1, dtype=torch.uint8)
     return planes
 
 
