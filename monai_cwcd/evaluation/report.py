@@ -674,7 +674,7 @@ def write_results_doc(
         "",
         f"Command: `{command or 'python benchmarks/compare_losses.py'}`",
         "",
-        "Compute time of each part (2 CPU cores unless stated in the part):",
+        "Compute and wall-clock time of each part (2 CPU cores):",
         "",
         "| Part | compute (min) | wall clock, trained from scratch (min) |",
         "|---|---|---|",
