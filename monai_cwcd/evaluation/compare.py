@@ -665,9 +665,12 @@ def _from_scratch(out: Path, settings: Mapping[str, Any], run_log: Sequence[Mapp
     reused): this one, or the one recorded in ``out/comparison.json`` for the same runs and budget
     selection (a later invocation that reuses the runs keeps it). None when no such invocation is known."""
 
-    def identity(runs: Sequence[Mapping[str, Any]], selection: Mapping[str, Any]) -> tuple:
+    def identity(runs: Sequence[Mapping[str, Any]], s: Mapping[str, Any]) -> tuple:
         keys = sorted((r["config"], str(r.get("fold")), int(r["seed"]), float(r["learning_rate"]), int(r["epochs"])) for r in runs)
-        return tuple(keys), json.dumps({k: selection.get(k) for k in ("enabled", "lr_grid", "epoch_grid", "val_cases", "seed")})
+        sel = s.get("selection", {})
+        return tuple(keys), json.dumps(
+            [{k: sel.get(k) for k in ("enabled", "lr_grid", "epoch_grid", "val_cases", "seed")},
+             [s.get(k) for k in ("dataset", "source", "spatial_size", "batch_size", "networks", "device")]], sort_keys=True)
 
     if settings["reused_runs"] == 0:
         return {"wall_seconds": settings["total_seconds"], "num_workers": settings["num_workers"],
@@ -678,7 +681,7 @@ def _from_scratch(out: Path, settings: Mapping[str, Any], run_log: Sequence[Mapp
     except (OSError, ValueError):
         return None
     ps = prev.get("settings", {})
-    if identity(prev.get("runs", []), ps.get("selection", {})) != identity(run_log, settings["selection"]):
+    if identity(prev.get("runs", []), ps) != identity(run_log, settings):
         return None
     if ps.get("from_scratch"):
         return ps["from_scratch"]
