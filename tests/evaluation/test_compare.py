@@ -344,8 +344,12 @@ def test_compare_in_worker_processes_gives_the_same_runs(tmp_path, monkeypatch, 
     first = par["settings"]["from_scratch"]
     assert first["wall_seconds"] == par["settings"]["total_seconds"] and first["num_workers"] == 2
     assert again["settings"]["from_scratch"] == first and again["settings"]["total_seconds"] < first["wall_seconds"]
-    other = compare_losses("amos", output_dir=str(tmp_path / "par"), **dict(kw, losses=["Dice+CE"]))  # other runs
-    assert other["settings"]["from_scratch"]["wall_seconds"] == other["settings"]["total_seconds"]
+    # ... and only for the same runs and data: other runs or another dataset in that folder get none
+    from monai_cwcd.evaluation.compare import _from_scratch
+
+    assert _from_scratch(tmp_path / "par", again["settings"], again["runs"]) == first
+    assert _from_scratch(tmp_path / "par", again["settings"], again["runs"][1:]) is None
+    assert _from_scratch(tmp_path / "par", dict(again["settings"], dataset="brats"), again["runs"]) is None
     from monai_cwcd.evaluation import write_results_doc
 
     page = write_results_doc({"part": str(tmp_path / "one")}, tmp_path / "page" / "results.md").read_text()
