@@ -760,8 +760,8 @@ def _per_class_contour(
                     continue
                 box = [(-b, a - 1) if dd == d else (-b, a) for dd, (b, a) in zip(dims, w)]
                 if d not in grown:
+                    # the map is dilated in place (kept for the next chain when there is one)
                     m, spare = bits.dilate(diff.clone() if len(chains) > 1 else diff, None, [b for b, _ in box], [a for _, a in box])
-                    m = diff.clone() if m is diff else m
                 else:
                     m, spare, old = grown[d]
                     m, spare = bits.dilate(
