@@ -503,33 +503,42 @@ def compare_losses(
     params: dict[str, int] = {}
 
     def locate(cfg: RunConfig, fold: Mapping[str, Any], seed: int, lr: float, n_epochs: int, eval_epochs: Sequence[int],
-               train: Mapping[str, Any], evaluate: Mapping[str, Any], tag: str) -> tuple[dict[str, Any], Path, Path]:
-        """The run's identity and its file (plus the pre-per-data-folder location of older runs)."""
+               train: Mapping[str, Any], evaluate: Mapping[str, Any], tag: str) -> tuple[dict[str, Any], Path, list[Path]]:
+        """The run's identity, its file and the older files that may hold it (the ident decides): the name
+        before the scored epochs were part of it, and the pre-per-data-folder location."""
+        at = sorted({int(e) for e in eval_epochs})
         ident = {**budget, "config": cfg.name, "loss": cfg.loss, "network": cfg.network, "loss_settings": cfg.settings,
                  "network_settings": net_cfg[cfg.network], "fold": fold["name"], "seed": seed, "learning_rate": lr,
-                 "epochs": int(n_epochs), "eval_epochs": sorted(int(e) for e in eval_epochs),
+                 "epochs": int(n_epochs), "eval_epochs": at,
                  "train_cases": list(train["case_id"]), "eval_cases": list(evaluate["case_id"])}
         fname = "_".join(x for x in (tag, _slug(cfg.name), _slug(fold["name"]), f"seed{seed}", f"lr{lr:g}", f"e{n_epochs}") if x)
         if net_cfg[cfg.network] != network_settings(cfg.network, spatial_size):  # a non-default width gets its own file
             fname += "_w" + hashlib.sha1(json.dumps(net_cfg[cfg.network], sort_keys=True).encode()).hexdigest()[:8]
+        # a run scored at other epochs than its last one is another run: another file, so that comparisons
+        # sharing runs_dir (e.g. with and without a budget selection) never overwrite each other's runs
+        name = fname + ("" if at == [int(n_epochs)] else "_at" + "-".join(str(e) for e in at))
         # one folder per dataset, grid and batch: comparisons can share runs_dir
-        return ident, runs / data_key / f"{fname}.json", runs / f"{fname}.json"
+        older = ([runs / data_key / f"{fname}.json"] if name != fname else []) + [runs / f"{fname}.json"]
+        return ident, runs / data_key / f"{name}.json", older
 
-    def saved(ident: dict[str, Any], path: Path, legacy: Path) -> dict[str, Any] | None:
+    def saved(ident: dict[str, Any], path: Path, older: Sequence[Path]) -> dict[str, Any] | None:
         if path in fresh:  # trained by this invocation's workers
             rec = _load_run(path, ident)
             if rec is not None:
                 rec["_reused"] = False
             return rec
-        if resume:  # runs saved before the per-data folders sit directly in runs_dir; the ident decides either way
-            return _load_run(path, ident) or _load_run(legacy, ident)
+        if resume:
+            for p in (path, *older):
+                rec = _load_run(p, ident)
+                if rec is not None:
+                    return rec
         return None
 
     def run(cfg: RunConfig, fold: Mapping[str, Any], seed: int, lr: float, n_epochs: int, eval_epochs: Sequence[int],
             train: Mapping[str, Any], evaluate: Mapping[str, Any], tag: str) -> dict[str, Any]:
         nonlocal reused
-        ident, path, legacy = locate(cfg, fold, seed, lr, n_epochs, eval_epochs, train, evaluate, tag)
-        rec = saved(ident, path, legacy)
+        ident, path, older = locate(cfg, fold, seed, lr, n_epochs, eval_epochs, train, evaluate, tag)
+        rec = saved(ident, path, older)
         if rec is None:
             key = (cfg.name, fold["name"], tag)
             if key not in map_cache:
@@ -557,8 +566,8 @@ def compare_losses(
             return
         todo, queued = [], set()
         for job in jobs:
-            ident, path, legacy = locate(*job)
-            if path not in fresh and path not in queued and saved(ident, path, legacy) is None:
+            ident, path, older = locate(*job)
+            if path not in fresh and path not in queued and saved(ident, path, older) is None:
                 queued.add(path)
                 cfg, fold, seed, lr, n_epochs, eval_epochs, train, evaluate, _ = job
                 todo.append(({"cfg": cfg, "seed": seed, "train": _as_arrays(train), "evaluate": _as_arrays(evaluate),

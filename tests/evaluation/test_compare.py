@@ -242,6 +242,26 @@ def test_compare_quick_end_to_end(tmp_path, monkeypatch, cache):
     assert fresh["settings"]["reused_runs"] == 0
 
 
+def test_runs_scored_at_other_epochs_keep_their_own_files(tmp_path, monkeypatch, cache):
+    """Two comparisons sharing runs_dir: one with a budget selection (its test runs are scored at the
+    matched and the selected epochs, in one run), one without (scored at the matched epochs only). They
+    are different runs; neither may overwrite the other's file, so both resume with every run reused."""
+    monkeypatch.setenv("MONAI_CWCD_CACHE", cache)
+    runs = tmp_path / "runs"
+    kw = {"verbose": False, "losses": ["CWCD"], "contour_settings": [(3, 1)], "networks": ("unet",), "seeds": (0, 1),
+          "epochs": 2, "spatial_size": (32, 32, 16), "num_train": 3, "num_test": 2, "batch_size": 2,
+          "widths": {"unet": (4, 8, 16, 32)}, "runs_dir": str(runs)}
+    sel = {"lr_grid": [2e-3], "epoch_grid": [1], "val_cases": 1}  # selected: 1 epoch; matched: 2
+    first = compare_losses("amos", output_dir=str(tmp_path / "sel"), **kw, **sel)
+    assert first["settings"]["selection"]["chosen"]["CWCD"]["epochs"] == 1
+    plain = compare_losses("amos", output_dir=str(tmp_path / "plain"), **kw)
+    assert plain["settings"]["reused_runs"] == 0  # scored at other epochs: not the selection comparison's runs
+    names = sorted(p.name for p in runs.rglob("test_*.json"))
+    assert len(names) == 4 and sum("_at1-2" in n for n in names) == 2, names
+    assert compare_losses("amos", output_dir=str(tmp_path / "sel"), **kw, **sel)["settings"]["reused_runs"] == 3
+    assert compare_losses("amos", output_dir=str(tmp_path / "plain"), **kw)["settings"]["reused_runs"] == 2
+
+
 def _example_folder(path: Path, cases: dict[str, int], names: list[str]) -> Path:
     """A fetched-example folder (MSD layout, dataset.json with label names) with small synthetic volumes."""
     import nibabel as nib
