@@ -759,7 +759,7 @@ def _per_class_contour(
     for chain in chains:
         # M_k: the voxels whose class has the chain's k-th window (packed)
         rank = {w: k for k, w in enumerate(chain)}
-        masks = _packed_rank_masks(lab, {c: rank[w] for c, w in windows.items() if w in rank}, len(chain), mixed, bits)
+        masks = _packed_rank_masks(lab, {c: rank.get(w, len(chain)) for c, w in windows.items()}, len(chain), mixed, bits)
         grown: dict[int, tuple[torch.Tensor, torch.Tensor | None, list[tuple[int, int]]]] = {}
         level = bits.new()
 
@@ -828,9 +828,10 @@ def _packed_rank_masks(
     lab: torch.Tensor, ranks: Mapping[int, int], n: int, mixed: torch.Tensor, bits: _RowBits
 ) -> list[torch.Tensor]:
     """Packed masks (laid out like ``bits``) ``M_k``, ``k < n``, of the voxels whose class ``c`` has
-    ``ranks[c] == k`` (a class without a rank is in no mask). A byte whose eight voxels hold one class
-    (``mixed`` False) takes its first voxel's rank, so one lookup serves eight voxels; only the voxels
-    of the bytes that a class boundary crosses are looked up one by one."""
+    ``ranks[c] == k``; ``ranks`` covers every class of ``lab`` (a rank of ``n`` or more: in no mask).
+    A byte whose eight voxels hold one class (``mixed`` False) takes its first voxel's rank, so one
+    lookup serves eight voxels; only the voxels of the bytes that a class boundary crosses are looked
+    up one by one."""
     # numpy on a little-endian CPU, uint8 classes, rows of whole voxel pairs; else the torch path
     fast = bits.use_numpy and lab.dtype == torch.uint8 and bits.n % 2 == 0 and sys.byteorder == "little"
     masks = [torch.zeros(bits.pshape, dtype=torch.uint8, device=lab.device) for _ in range(n)]
@@ -865,8 +866,7 @@ def _packed_rank_masks(
             mask.numpy().reshape(-1)[flat] = ((words * np.uint64(0x0102040810204080)) >> np.uint64(56)).astype(np.uint8)
         return masks
     first = lab[..., ::8].contiguous()  # the first voxel of every byte: (..., nb)
-    rank_of = {c: ranks.get(c, n) for c in range(int(lab.max()) + 1)}
-    first_rank = _class_levels(first, rank_of, torch.empty(first.shape, dtype=torch.uint8, device=lab.device),
+    first_rank = _class_levels(first, ranks, torch.empty(first.shape, dtype=torch.uint8, device=lab.device),
                                torch.empty(first.shape, dtype=torch.bool, device=lab.device))
     for k, mask in enumerate(masks):
         mask.narrow(-1, 0, bits.nb).copy_(first_rank == k).neg_()  # 1 -> 255: every bit of the byte
@@ -876,7 +876,7 @@ def _packed_rank_masks(
         x = (8 * byte).unsqueeze(1) + torch.arange(8, device=lab.device)
         x.clamp_(max=bits.n - 1)  # the bits past the row's end repeat its last voxel (never read)
         values = torch.take(lab if lab.is_contiguous() else lab.contiguous(), x.add_((row * bits.n).unsqueeze(1)))
-        voxel_ranks = _class_levels(values, rank_of, torch.empty(values.shape, dtype=torch.uint8, device=lab.device),
+        voxel_ranks = _class_levels(values, ranks, torch.empty(values.shape, dtype=torch.uint8, device=lab.device),
                                     torch.empty(values.shape, dtype=torch.bool, device=lab.device))
         weights = torch.tensor([1 << j for j in range(8)], dtype=torch.uint8, device=lab.device)
         flat = row * bits.row + byte
