@@ -158,7 +158,9 @@ def write_report(
     chosen = settings.get("selection", {}).get("chosen", {})
     budgets = [b for b in ("matched", "selected") if any(r[0] == b for r in per_case_rows)]
     values = _Values(per_case_rows, settings["seeds"])
-    seconds = {c: float(np.mean([r["seconds"] for r in runs if r["config"] == c] or [float("nan")])) for c in configs}
+    # s/run of a budget: the runs that produced its scores (a run scored at both budgets counts for both)
+    seconds = {(b, c): float(np.mean([r["seconds"] for r in runs if r["config"] == c and b in r.get("budgets", (b,))]
+                                     or [float("nan")])) for b in budgets for c in configs}
     collapse = float(settings.get("collapse_dsc", 0.3))
     rows, struct_rows, net_rows = [], [], []
     stats: dict[tuple[str, str], dict[str, Any]] = {}
@@ -186,7 +188,7 @@ def write_report(
                 m.get("contour") or f"({m['kernel_size']}, {m['iterations']})" if contour else "",
                 m.get("parameters") or "", lr, ep, len(settings["seeds"]), st["dsc_mean"], st["dsc_std"], st["detection_rate"],
                 st["false_positives"], st["hd95_detected_mean"], st["hd95_detected_std"], st["assd_detected_mean"],
-                st["assd_detected_std"], ref, delta, p, n, "yes" if collapsed else "no", seconds[c],
+                st["assd_detected_std"], ref, delta, p, n, "yes" if collapsed else "no", seconds[(b, c)],
                 json.dumps(m.get("loss_settings", {}), sort_keys=True),
             ])
             v = values.get(b, c)

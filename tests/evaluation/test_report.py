@@ -101,6 +101,27 @@ def test_report_statistics_detection_collapse_and_networks(tmp_path):
         assert (tmp_path / png).stat().st_size > 10_000 and img.std() > 0
 
 
+def test_seconds_per_run_are_those_of_each_budgets_runs(tmp_path):
+    """A row whose selected budget has its own (slower) runs shows each budget's own s/run; a run
+    scored at both budgets counts for both."""
+    rows = _fake_rows(np.random.default_rng(0))
+    rows += [["selected", *r[1:]] for r in rows]
+    runs = []
+    for c in CONFIGS:
+        for s in (0, 1):
+            if c == "CE":  # selected at another learning rate: its own runs
+                runs += [{"config": c, "seed": s, "final_loss": 0.1, "seconds": 2.0, "budgets": ["matched"]},
+                         {"config": c, "seed": s, "final_loss": 0.1, "seconds": 7.0 + s, "budgets": ["selected"]}]
+            else:
+                runs.append({"config": c, "seed": s, "final_loss": 0.1, "seconds": 3.0, "budgets": ["matched", "selected"]})
+    settings = _settings()
+    settings["selection"] = {"chosen": {c: {"learning_rate": 5e-3 if c == "CE" else 2e-3, "epochs": 40} for c in CONFIGS}}
+    write_report(tmp_path, rows, runs, settings, {"big": 0.2, "mid": 0.02, "small": 0.002})
+    res = {(r["budget"], r["config"]): float(r["seconds_per_run"]) for r in csv.DictReader(open(tmp_path / "results.csv"))}
+    assert res[("matched", "CE")] == 2.0 and res[("selected", "CE")] == 7.5
+    assert res[("matched", "CWCD")] == res[("selected", "CWCD")] == 3.0
+
+
 def test_pdanet_claim_is_paired_against_the_unet_row(tmp_path):
     """"PDANet + CWCD > U-Net + CWCD" compares two rows that are not each other's reference: the
     report pairs them by case itself (Wilcoxon over the cases, each averaged over structures and seeds)."""
