@@ -45,7 +45,7 @@ SUITE: dict[str, tuple[dict, str | None]] = {
          "epoch_grid": [40, 80]}, None),
     "Synthetic AMOS: model independence (Dice+CE vs CWCD per network)": (
         {"dataset": "amos", "losses": ["Dice+CE", "CWCD"], "contour_settings": [(3, 1)], "networks": ALL_NETWORKS,
-         "seeds": (0, 1), "epochs": 30, "lr_grid": [2e-3], "epoch_grid": [30, 60]}, None),
+         "seeds": (0, 1), "epochs": 30, "lr_grid": [2e-3, 5e-3], "epoch_grid": [30, 60]}, None),
     # 0.8 x 0.8 x 4 mm: the 48 x 48 x 32 cases at 2 mm resampled to 16 slices (issue 12, item 3a)
     "Synthetic AMOS, anisotropic grid (0.8 x 0.8 x 4 mm): contour settings (U-Net)": (
         {"dataset": "amos", "networks": ["unet"], "losses": ["Dice+CE", "CWCD"],
