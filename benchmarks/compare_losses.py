@@ -5,7 +5,7 @@ Thin wrapper over :func:`monai_cwcd.evaluation.compare_losses` (the same functio
 
     # everything on docs/results.md, in one resumable command (downloads the real examples from
     # PyPI first; the page gives each part's compute time)
-    python benchmarks/compare_losses.py --suite all --fetch --output_dir runs/evidence --docs docs/results.md
+    python benchmarks/compare_losses.py --suite all --fetch --records benchmarks/evidence --output_dir runs/evidence --docs docs/results.md
     # CI smoke test of the whole suite (< 3 min on 2 CPUs; synthetic parts only unless the real
     # examples are already in the cache or --fetch is given; draws no conclusions)
     python benchmarks/compare_losses.py --suite all --quick --output_dir /tmp/evidence_quick
@@ -17,7 +17,10 @@ are kept in ``<output_dir>/runs``, shared by the parts (a run with identical set
 once), and starting the same command again after an interruption trains only the missing runs
 (``--no_resume`` retrains everything); ``--parts 1,2`` runs a subset (the page then lists the
 parts it lacks). The page lists the measured compute time of each part (the sum of its runs'
-own times; docs/results.md says on what machine and load).
+own times; docs/results.md says on what machine and load). ``--records benchmarks/evidence``
+restores the runs committed there before the parts run and packs every finished run back into
+it (:mod:`monai_cwcd.evaluation.records`): the suite, longer than one sitting, resumes on any
+machine, and a fully recorded suite rebuilds the page without training.
 """
 
 from __future__ import annotations
@@ -141,13 +144,36 @@ def _floats(text: str | None) -> list[float] | None:
 
 
 def run_suite(output_dir: str, quick: bool, fetch: bool, resume: bool, device: str | None, parts: list[str] | None = None,
-              num_workers: int = 1) -> dict[str, str]:
+              num_workers: int = 1, records: str | None = None) -> dict[str, str]:
     """Run the parts of :data:`SUITE` (real-data parts only when their example is fetched or ``fetch``);
-    return ``{title: output folder}`` of the parts that ran."""
+    return ``{title: output folder}`` of the parts that ran.
+
+    With ``records`` (a folder of :mod:`monai_cwcd.evaluation.records`), the runs and part data recorded
+    there are restored into ``output_dir`` first (unless ``resume`` is off), and the finished runs are
+    packed back after each part and when the suite stops for any reason."""
     from monai_cwcd.data.examples import EXAMPLES, ExampleDownloadError, fetch_example
     from monai_cwcd.data.synthetic import default_cache_root
+    from monai_cwcd.evaluation.records import pack_records, unpack_records
 
-    done = {}
+    if records and resume:
+        n = unpack_records(records, output_dir)
+        print(f"[suite] restored {n['runs']} run(s) and {n['parts']} part report(s) from {records}", flush=True)
+    done: dict[str, str] = {}
+    try:
+        _run_parts(output_dir, quick, fetch, resume, device, parts, num_workers, done, records)
+    finally:
+        if records:
+            pack_records(output_dir, records, [os.path.basename(d) for d in done.values()])
+            print(f"[suite] runs recorded in {records}", flush=True)
+    return done
+
+
+def _run_parts(output_dir: str, quick: bool, fetch: bool, resume: bool, device: str | None, parts: list[str] | None,
+               num_workers: int, done: dict[str, str], records: str | None) -> None:
+    from monai_cwcd.data.examples import EXAMPLES, ExampleDownloadError, fetch_example
+    from monai_cwcd.data.synthetic import default_cache_root
+    from monai_cwcd.evaluation.records import pack_records
+
     for i, (title, (kwargs, example)) in enumerate(SUITE.items()):
         if parts and str(i + 1) not in parts:
             continue
@@ -176,7 +202,8 @@ def run_suite(output_dir: str, quick: bool, fetch: bool, resume: bool, device: s
                        num_workers=num_workers, **kw)
         print(f"[suite] part {i + 1} '{title}' done in {time.perf_counter() - t:.0f} s -> {out}", flush=True)
         done[title] = out
-    return done
+        if records:  # a later sitting, on any machine, resumes from here
+            pack_records(output_dir, records, [os.path.basename(d) for d in done.values()])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -204,6 +231,8 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--suite", choices=["all"], default=None, help="run every part of the evidence (see SUITE)")
     p.add_argument("--parts", default=None, help="with --suite: comma list of part numbers to run (default all)")
     p.add_argument("--fetch", action="store_true", help="with --suite: download the real examples from PyPI if missing")
+    p.add_argument("--records", default=None, help="with --suite: a records folder (e.g. benchmarks/evidence): its runs "
+                   "are reused and every finished run is added to it (see monai_cwcd.evaluation.records)")
     p.add_argument("--dataset", default="amos", help=f"synthetic or bundle dataset ({', '.join(DATASETS)}; a bundle "
                    f"dataset needs --dataset_dir) or a real-example protocol ({', '.join(EXAMPLE_PROTOCOLS)}; "
                    "downloads the example from PyPI when it is not in the cache)")
@@ -239,8 +268,8 @@ def _main(argv: list[str] | None) -> int:
     if a.suite and given:
         raise ValueError(f"--suite runs each part with its own settings (SUITE in benchmarks/compare_losses.py); "
                          f"{', '.join('--' + k for k in given)} would be ignored: drop them, or drop --suite.")
-    if not a.suite and (a.parts or a.fetch):
-        raise ValueError("--parts and --fetch only apply to --suite all.")
+    if not a.suite and (a.parts or a.fetch or a.records):
+        raise ValueError("--parts, --fetch and --records only apply to --suite all.")
     parts = [v.strip() for v in a.parts.split(",") if v.strip()] if a.parts else None
     unknown = [v for v in parts or [] if v not in {str(i + 1) for i in range(len(SUITE))}]
     if unknown:
@@ -251,7 +280,7 @@ def _main(argv: list[str] | None) -> int:
     cmd = "python benchmarks/compare_losses.py " + " ".join(shown)
     if a.suite:
         t = time.perf_counter()
-        done = run_suite(a.output_dir, a.quick, a.fetch, not a.no_resume, a.device, parts, a.num_workers)
+        done = run_suite(a.output_dir, a.quick, a.fetch, not a.no_resume, a.device, parts, a.num_workers, a.records)
         print(f"[suite] {len(done)} part(s) in {time.perf_counter() - t:.0f} s")
         if a.docs and done:
             missing = [f"{i + 1}. {t}" for i, t in enumerate(SUITE) if t not in done]
