@@ -492,7 +492,7 @@ def compare_losses(
                    1 if int(batch_size) == 1 or n_min == 1 else 2)
     out = Path(output_dir)
     runs = Path(runs_dir) if runs_dir else out / "runs"
-    budget = {"dataset": dataset, "source": str(spec.get("source")), "batch_size": int(batch_size),
+    budget = {"dataset": dataset, "source": _portable_source(spec.get("source")), "batch_size": int(batch_size),
               "spatial_size": [int(v) for v in spatial_size], "device_type": dev.type}
     data_key = f"{_slug(dataset)}_{'x'.join(str(int(v)) for v in spatial_size)}_b{int(batch_size)}"
     run_log: list[dict[str, Any]] = []
@@ -623,7 +623,7 @@ def compare_losses(
     all_train = torch.cat([f["train"]["label"] for f in folds])
     settings = {
         "dataset": dataset,
-        "source": str(spec.get("source")),
+        "source": _portable_source(spec.get("source")),
         "synthetic": bool(spec.get("synthetic", False)),
         "protocol": spec.get("protocol", ""),
         "label_note": spec.get("label_note", ""),
@@ -679,7 +679,8 @@ def _from_scratch(out: Path, settings: Mapping[str, Any], run_log: Sequence[Mapp
         sel = s.get("selection", {})
         return tuple(keys), json.dumps(
             [{k: sel.get(k) for k in ("enabled", "lr_grid", "epoch_grid", "val_cases", "seed")},
-             [s.get(k) for k in ("dataset", "source", "spatial_size", "batch_size", "networks", "device")]], sort_keys=True)
+             [_portable_source(s.get(k)) if k == "source" else s.get(k)
+              for k in ("dataset", "source", "spatial_size", "batch_size", "networks", "device")]], sort_keys=True)
 
     if settings["reused_runs"] == 0:
         return {"wall_seconds": settings["total_seconds"], "num_workers": settings["num_workers"],
@@ -793,7 +794,11 @@ def _load_run(path: Path, ident: dict[str, Any]) -> dict[str, Any] | None:
         rec = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
-    if not isinstance(rec, dict) or rec.get("ident") != json.loads(json.dumps(ident)):
+    if not isinstance(rec, dict) or not isinstance(rec.get("ident"), dict):
+        return None
+    # a run saved before the identity named the cache portably: its absolute cache path on this machine
+    stored = dict(rec["ident"], source=_portable_source(rec["ident"].get("source")))
+    if stored != json.loads(json.dumps(ident)):
         return None
 
     def nan(v: Any) -> float:
@@ -806,6 +811,21 @@ def _load_run(path: Path, ident: dict[str, Any]) -> dict[str, Any] | None:
         for e, pc in rec["per_epoch"].items()
     }
     return rec
+
+
+def _portable_source(source: Any) -> str:
+    """A data folder as a run's identity names it: ``$MONAI_CWCD_CACHE/<folder>`` for a folder in the
+    cache (synthetic cases, fetched examples), so that runs recorded on one machine are recognised on
+    another with another cache location; any other folder as given."""
+    from monai_cwcd.data.synthetic import default_cache_root
+
+    text = str(source)
+    if source is None or text.startswith("$MONAI_CWCD_CACHE/"):
+        return text
+    try:
+        return "$MONAI_CWCD_CACHE/" + Path(text).resolve().relative_to(Path(default_cache_root()).resolve()).as_posix()
+    except ValueError:
+        return text
 
 
 def _class_volumes(labels: torch.Tensor, spec: Mapping[str, Any]) -> dict[str, float]:

@@ -84,8 +84,8 @@ def test_bad_records_name_the_file(tmp_path):
 
 
 def test_suite_resumes_from_records_on_another_machine(tmp_path, monkeypatch, capsys):
-    """The suite with --records packs its runs; a second invocation into an empty output folder (as on a
-    new machine) restores them, trains nothing, gives the same per-case results and keeps the first
+    """The suite with --records packs its runs; a second invocation into an empty output folder with
+    another cache location (as on a new machine) restores them, trains nothing, gives the same per-case results and keeps the first
     invocation's from-scratch wall clock on its page."""
     monkeypatch.setenv("MONAI_CWCD_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
@@ -95,9 +95,12 @@ def test_suite_resumes_from_records_on_another_machine(tmp_path, monkeypatch, ca
     assert main(argv + ["--output_dir", str(tmp_path / "one"), "--docs", str(tmp_path / "one" / "page.md")]) == 0
     assert sorted(p.relative_to(rec).as_posix() for p in rec.rglob("*.xz")) == ["parts/part3.json.xz", "runs/amos_32x32x16_b2.json.xz"]
     one = json.loads((tmp_path / "one" / "part3" / "comparison.json").read_text())["settings"]
+    assert one["source"].startswith("$MONAI_CWCD_CACHE/") and str(tmp_path) not in lzma.decompress((rec / "runs" / "amos_32x32x16_b2.json.xz").read_bytes()).decode()
     assert one["reused_runs"] == 0 and one["from_scratch"]["wall_seconds"] == one["total_seconds"]
     n_runs = len(list((tmp_path / "one" / "runs").rglob("*.json")))
 
+    # the other machine keeps its cache elsewhere: runs name their data relative to the cache
+    monkeypatch.setenv("MONAI_CWCD_CACHE", str(tmp_path / "elsewhere" / "cache"))
     assert main(argv + ["--output_dir", str(tmp_path / "two"), "--docs", str(tmp_path / "two" / "page.md")]) == 0
     two = json.loads((tmp_path / "two" / "part3" / "comparison.json").read_text())["settings"]
     assert two["reused_runs"] == n_runs and two["from_scratch"] == one["from_scratch"]
@@ -111,3 +114,20 @@ def test_suite_resumes_from_records_on_another_machine(tmp_path, monkeypatch, ca
     assert main(["--records", str(rec)]) == 1
     assert capsys.readouterr().err.strip().splitlines()[-1] == (
         "ValueError: --parts, --fetch and --records only apply to --suite all.")
+
+
+def test_committed_records_hold_every_run_of_their_parts(tmp_path):
+    """benchmarks/evidence (the records of docs/results.md) is in the repository and complete for the
+    parts it records: every run a recorded part's report lists has its run record, under the portable
+    (cache-relative) data location."""
+    restored = unpack_records(REPO / "benchmarks" / "evidence", tmp_path)
+    assert restored["runs"] >= 84 and restored["parts"] >= 1
+    runs = {p.stem: json.loads(p.read_text()) for p in (tmp_path / "runs").rglob("*.json")}
+    assert all(r["ident"]["source"].startswith("$MONAI_CWCD_CACHE/") for r in runs.values())
+    for comparison in tmp_path.glob("part*/comparison.json"):
+        doc = json.loads(comparison.read_text())
+        for run in doc["runs"]:
+            match = [r for r in runs.values() if r["ident"]["config"] == run["config"] and r["ident"]["seed"] == run["seed"]
+                     and r["ident"]["learning_rate"] == run["learning_rate"] and r["ident"]["epochs"] == run["epochs"]
+                     and r["ident"]["source"] == doc["settings"]["source"] and r["ident"]["fold"] == run["fold"]]
+            assert match, f"{comparison.parent.name}: no record of {run['config']} seed {run['seed']} lr {run['learning_rate']}"
