@@ -151,8 +151,6 @@ def run_suite(output_dir: str, quick: bool, fetch: bool, resume: bool, device: s
     With ``records`` (a folder of :mod:`monai_cwcd.evaluation.records`), the runs and part data recorded
     there are restored into ``output_dir`` first (unless ``resume`` is off), and the finished runs are
     packed back after each part and when the suite stops for any reason."""
-    from monai_cwcd.data.examples import EXAMPLES, ExampleDownloadError, fetch_example
-    from monai_cwcd.data.synthetic import default_cache_root
     from monai_cwcd.evaluation.records import pack_records, unpack_records
 
     if records and resume:

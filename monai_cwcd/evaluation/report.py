@@ -566,13 +566,10 @@ def compute_claims(
 def _display_source(source: str) -> str:
     """A data folder as shown on the page: relative to the cache (``$MONAI_CWCD_CACHE/...``), or its
     name, never a machine's absolute path."""
-    from monai_cwcd.data.synthetic import default_cache_root
+    from monai_cwcd.evaluation.compare import _portable_source
 
-    root = Path(default_cache_root()).resolve()
-    try:
-        return "$MONAI_CWCD_CACHE/" + Path(source).resolve().relative_to(root).as_posix()
-    except ValueError:
-        return Path(source).name if Path(source).is_absolute() else source
+    shown = _portable_source(source)
+    return Path(shown).name if Path(shown).is_absolute() else shown
 
 
 def _run_claims(claims: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
