@@ -308,6 +308,28 @@ def test_compare_takes_the_real_data_protocols(tmp_path):
                        losses=["CWCD"], contour_settings=[(3, 1)], networks=("unet",), lr_grid=[1e-3], epochs=1)
 
 
+def _suite() -> dict:
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("compare_losses_script", REPO / "benchmarks" / "compare_losses.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module.SUITE
+
+
+def test_suite_parts_that_share_runs_share_their_settings():
+    """The full suite's claims that rely on shared runs hold for its real settings (the quick suite
+    replaces them): part 8's U-Net rows are part 2's runs (same data, grid, losses, seeds and budgets,
+    the U-Net at its default width), and the synthetic and real-CT parts match at lr 5e-3."""
+    parts = list(_suite().values())
+    second, eighth = parts[1][0], parts[7][0]
+    shared = ("dataset", "losses", "contour_settings", "seeds", "epochs", "learning_rate", "lr_grid", "epoch_grid",
+              "spatial_size", "batch_size", "val_cases")
+    assert {k: second.get(k) for k in shared} == {k: eighth.get(k) for k in shared}
+    assert "unet" in second["networks"] and "unet" in eighth["networks"] and "unet" not in eighth.get("widths", {})
+    assert [kw.get("learning_rate") for kw, _ in parts[:5]] == [5e-3] * 5
+
+
 @pytest.mark.slow
 def test_quick_suite_writes_the_page(tmp_path, cache):
     """The one command of docs/results.md in --quick mode (CI; real-data parts skipped without the
