@@ -61,11 +61,24 @@ def _load(path: Path, key: str) -> Any:
     return data[key]
 
 
+def _portable_run(record: Any) -> Any:
+    """The run record with its data location in the portable form (``$MONAI_CWCD_CACHE/<folder>``
+    for a folder in the cache): a run trained before runs named their data that way, still on disk
+    under its absolute path, is recorded as it matches on other machines."""
+    from monai_cwcd.evaluation.compare import _portable_source
+
+    ident = record.get("ident") if isinstance(record, dict) else None
+    if isinstance(ident, dict) and ident.get("source") is not None:
+        record = {**record, "ident": {**ident, "source": _portable_source(ident["source"])}}
+    return record
+
+
 def pack_records(output_dir: str | os.PathLike, records_dir: str | os.PathLike, parts: Sequence[str] = (),
                  runs_dir: str | os.PathLike | None = None) -> list[Path]:
     """Fold the finished runs and the parts' report data into ``records_dir``.
 
-    Every ``<runs_dir>/<data>/*.json`` run is added to ``records_dir/runs/<data>.json.xz``; runs already
+    Every ``<runs_dir>/<data>/*.json`` run is added to ``records_dir/runs/<data>.json.xz`` (with its
+    data location relative to the cache, ``$MONAI_CWCD_CACHE/<folder>``, where it is in it); runs already
     in that file and absent from ``runs_dir`` are kept (records only grow; a run with the same name is
     replaced by the one on disk). Each part folder ``<output_dir>/<part>`` with a ``comparison.json``
     is stored as ``records_dir/parts/<part>.json.xz``.
@@ -92,7 +105,7 @@ def pack_records(output_dir: str | os.PathLike, records_dir: str | os.PathLike, 
         merged = dict(old or {})
         for f in sorted(data_dir.glob("*.json")):
             try:
-                merged[f.stem] = json.loads(f.read_text())
+                merged[f.stem] = _portable_run(json.loads(f.read_text()))
             except ValueError as e:
                 raise ValueError(f"{f}: a run file that is not valid JSON ({e}); delete it to retrain that run.") from None
         if merged != old:

@@ -116,6 +116,23 @@ def test_suite_resumes_from_records_on_another_machine(tmp_path, monkeypatch, ca
         "ValueError: --parts, --fetch and --records only apply to --suite all.")
 
 
+def test_pack_records_stores_portable_data_locations(tmp_path, monkeypatch):
+    """A run on disk that still names its data by an absolute path in the cache (trained before runs
+    named it relative to the cache) is recorded as ``$MONAI_CWCD_CACHE/<folder>``; a folder outside
+    the cache keeps its path."""
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("MONAI_CWCD_CACHE", str(cache))
+    _runs(tmp_path / "o" / "runs", {
+        "d/old.json": {"ident": {"seed": 0, "source": str(cache / "amos_demo_v2_n27_seed0")}, "seconds": 1.0},
+        "d/own.json": {"ident": {"seed": 0, "source": str(tmp_path / "my_data")}, "seconds": 1.0},
+        "d/new.json": {"ident": {"seed": 1, "source": "$MONAI_CWCD_CACHE/amos_demo_v2_n27_seed0"}, "seconds": 1.0}})
+    pack_records(tmp_path / "o", tmp_path / "rec")
+    runs = json.loads(lzma.decompress((tmp_path / "rec" / "runs" / "d.json.xz").read_bytes()))["runs"]
+    assert {k: r["ident"]["source"] for k, r in runs.items()} == {
+        "old": "$MONAI_CWCD_CACHE/amos_demo_v2_n27_seed0", "own": str(tmp_path / "my_data"),
+        "new": "$MONAI_CWCD_CACHE/amos_demo_v2_n27_seed0"}
+
+
 def test_committed_records_hold_every_run_of_their_parts(tmp_path):
     """benchmarks/evidence (the records of docs/results.md) is in the repository and complete for the
     parts it records: every run a recorded part's report lists has its run record, under the portable
