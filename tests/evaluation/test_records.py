@@ -5,7 +5,12 @@ from __future__ import annotations
 import csv
 import json
 import lzma
+import os
+import re
 import runpy
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -154,8 +159,6 @@ def test_committed_records_hold_every_run_of_their_parts(tmp_path):
 def _sections(page: str) -> dict[str, str]:
     """``{title: text}`` of a results page's ``## `` sections; the compute line's data-loading time
     (measured by the invocation that assembled the page, not recorded with the runs) is masked."""
-    import re
-
     out, title = {}, None
     for line in page.splitlines():
         if line.startswith("## "):
@@ -171,11 +174,6 @@ def test_committed_page_is_rebuilt_from_the_committed_records(tmp_path):
     from a copy of the records, without training, reproduces their sections of the page line for line
     (every DSC, HD95, ASSD, p-value, claim and per-run time), so the page cannot drift from the records
     it cites (the real-data parts need the examples fetched; the same command covers them)."""
-    import os
-    import shutil
-    import subprocess
-    import sys
-
     suite = runpy.run_path(str(REPO / "benchmarks" / "compare_losses.py"))["SUITE"]
     records = tmp_path / "records"
     shutil.copytree(REPO / "benchmarks" / "evidence", records)
