@@ -198,6 +198,7 @@ def compare(
     resume: bool | None = None,
     runs_dir: str | None = None,
     num_workers: int | None = None,
+    augmentation: str | None = None,
 ) -> None:
     """Train each network (``--networks``) with each loss under the same budget, seeds and data and write the
     comparison report (CSV + Markdown tables, Wilcoxon p-values, plots) to ``output_dir``.
@@ -233,7 +234,8 @@ def compare(
         verbose: one line per run.
         resume: reuse the saved runs made with identical settings (default True).
         runs_dir: where runs are saved (default ``<output_dir>/runs``).
-        num_workers: train independent runs in this many processes (1/N of the threads each)."""
+        num_workers: train independent runs in this many processes (1/N of the threads each).
+        augmentation: training augmentation of every run, ``affine`` (``monai_cwcd.evaluation.AUGMENTATIONS``; default none)."""
     # python-fire passes a list that is not a Python literal (`[CE,Dice+CE]`, `CE,Dice+CE`, `3x1,2mm`) as text
     losses, networks, contour_settings = (_text_list(v) for v in (losses, networks, contour_settings))
     seeds, epoch_grid, spatial_size = (_text_list(v, int) for v in (seeds, epoch_grid, spatial_size))

@@ -5,7 +5,7 @@ its portable run records (:func:`pack_records`, :func:`unpack_records`)."""
 
 from __future__ import annotations
 
-from monai_cwcd.evaluation.compare import compare_losses
+from monai_cwcd.evaluation.compare import AUGMENTATIONS, build_augmentation, compare_losses
 from monai_cwcd.evaluation.configs import BASELINE_LOSSES, NETWORKS, RunConfig, default_configs
 from monai_cwcd.evaluation.records import pack_records, unpack_records
 from monai_cwcd.evaluation.report import write_results_doc
@@ -22,7 +22,9 @@ from monai_cwcd.evaluation.metrics import (
 )
 
 __all__ = [
+    "AUGMENTATIONS",
     "BASELINE_LOSSES",
+    "build_augmentation",
     "NETWORKS",
     "RunConfig",
     "compare_losses",

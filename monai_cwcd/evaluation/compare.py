@@ -16,9 +16,11 @@ Protocol (:func:`compare_losses`):
    of ``epoch_grid`` for each learning rate of ``lr_grid``, and keeps the best (lr, epochs) by mean
    validation DSC. The test cases are never used for it;
 4. every row and seed trains from the same initial weights and case order (``set_determinism``)
-   with Adam, no augmentation; the model after the ``matched`` budget (``learning_rate``, ``epochs``,
-   the same for every row) and after the row's ``selected`` budget predicts every test case (full
-   volume, argmax) and :func:`~monai_cwcd.evaluation.metrics.segmentation_metrics` scores it.
+   with Adam, without augmentation or with one of :data:`AUGMENTATIONS` (drawn per step from the
+   seed; the loss maps are recomputed from each augmented label); the model after the ``matched``
+   budget (``learning_rate``, ``epochs``, the same for every row) and after the row's ``selected``
+   budget predicts every test case (full volume, argmax) and
+   :func:`~monai_cwcd.evaluation.metrics.segmentation_metrics` scores it.
 
 Every run is saved at once in ``output_dir/runs`` and reused by a re-run with the same settings. The
 report (tables, paired tests, detection rates, collapse flags, plots, claims) is written by
@@ -57,7 +59,8 @@ from monai_cwcd.evaluation.configs import (
 )
 from monai_cwcd.evaluation.metrics import segmentation_metrics
 
-__all__ = ["DATASETS", "BASELINE_LOSSES", "NETWORKS", "RunConfig", "QUICK", "default_configs", "load_tensors", "compare_losses"]
+__all__ = ["DATASETS", "BASELINE_LOSSES", "NETWORKS", "AUGMENTATIONS", "RunConfig", "QUICK", "default_configs", "load_tensors",
+           "build_augmentation", "compare_losses"]
 
 AMOS_NAMES = ["background", "Sp", "RK", "LK", "Ga", "Es", "Li", "St", "Ao", "Po", "Pa", "RAG", "LAG", "Du", "Bl", "P/U"]
 
@@ -68,6 +71,45 @@ DATASETS: dict[str, dict[str, Any]] = {
     "brats": {"num_classes": 4, "class_names": ["background", "NCR", "ED", "ET"], "regions": {"TC": [1, 3], "WT": [1, 2, 3], "ET": [3]}},
     "pengwin": {"num_classes": 15, "class_names": ["background"] + [f"F{i}" for i in range(1, 15)], "regions": None},
 }
+
+#: training augmentations of :func:`compare_losses` (``augmentation=``): name -> what it draws per case
+#: and step. No flips: left and right structures (kidneys, adrenal glands) keep their side.
+AUGMENTATIONS: dict[str, str] = {
+    "affine": "MONAI RandAffined on image and label (prob 1; in-plane rotation up to ±15°, in-plane scaling ±15 %, "
+    "translation up to ±8 voxels in-plane and ±2 across slices; bilinear image, nearest label, border padding), then "
+    "RandScaleIntensityd (±10 %) and RandShiftIntensityd (±0.1), each with prob 0.5",
+}
+
+
+def build_augmentation(name: str, seed: int) -> Callable[[dict[str, Any]], dict[str, Any]]:
+    """The MONAI dictionary transform of :data:`AUGMENTATIONS` ``name`` (keys ``image``, ``label``; one
+    3D case, channel first), its random state seeded with ``seed``.
+
+    Raises:
+        ValueError: unknown ``name``.
+    """
+    from monai.transforms import Compose, RandAffined, RandScaleIntensityd, RandShiftIntensityd
+
+    if name != "affine":
+        raise ValueError(f"augmentation must be one of {sorted(AUGMENTATIONS)} or None, got {name!r}.")
+    xform = Compose([
+        RandAffined(keys=["image", "label"], prob=1.0, rotate_range=(0.0, 0.0, math.radians(15)), scale_range=(0.15, 0.15, 0.0),
+                    translate_range=(8, 8, 2), mode=("bilinear", "nearest"), padding_mode="border"),
+        RandScaleIntensityd(keys="image", factors=0.1, prob=0.5),
+        RandShiftIntensityd(keys="image", offsets=0.1, prob=0.5),
+    ])
+    xform.set_random_state(seed=seed)
+    return xform
+
+
+def _augment_batch(xform: Callable, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """``xform`` applied to each case of a batch (``x`` (B, C, *spatial) float, ``y`` (B, 1, *spatial) long)."""
+    from monai.utils import convert_to_tensor
+
+    outs = [xform({"image": x[i], "label": y[i]}) for i in range(x.shape[0])]
+    xa = torch.stack([convert_to_tensor(o["image"], track_meta=False) for o in outs]).float()
+    ya = torch.stack([convert_to_tensor(o["label"], track_meta=False) for o in outs]).round().long()
+    return xa, ya
 
 
 # ---------------------------------------------------------------------------------------------
@@ -263,12 +305,16 @@ def train_and_evaluate(
     device: torch.device,
     weights: torch.Tensor | None = None,
     contour_widths: Mapping[int, float] | None = None,
+    augmentation: str | None = None,
 ) -> dict[str, Any]:
     """Train one row with one seed for ``epochs`` and score ``evaluate`` after each epoch of ``eval_epochs``.
 
     A loss with a schedule (Boundary+Dice's rebalancing weight) runs its schedule over ``epochs``.
     Cases are drawn in a new random order each epoch; a trailing batch of a single case is skipped
-    when ``batch_size > 1`` (as ``drop_last``; that case is seen in the other epochs).
+    when ``batch_size > 1`` (as ``drop_last``; that case is seen in the other epochs). With an
+    ``augmentation`` of :data:`AUGMENTATIONS` each case of each step is augmented (random state from
+    ``seed``) and the row's loss map (``maps``' kind) is recomputed from the augmented label, as a
+    bundle computes ``ContourWeightMapd`` after its random transforms.
 
     Returns:
         ``{"per_epoch": {epoch: per_case_metrics}, "final_loss", "seconds", "parameters"}``.
@@ -284,6 +330,7 @@ def train_and_evaluate(
     arg = _map_argument(loss_fn) if maps is not None else None
     opt = torch.optim.Adam(net.parameters(), lr=learning_rate)
     gen = torch.Generator().manual_seed(seed)
+    aug = build_augmentation(augmentation, seed) if augmentation else None
     n = train["image"].shape[0]
     last = float("nan")
     wanted = sorted({int(e) for e in eval_epochs if 1 <= int(e) <= epochs})
@@ -297,8 +344,14 @@ def train_and_evaluate(
             idx = order[i : i + batch_size]
             if len(idx) == 1 and batch_size > 1 and n > 1:  # drop_last for a lone trailing case (BatchNorm on 1-voxel maps)
                 continue
-            x, y = train["image"][idx].to(device=device, memory_format=fmt), train["label"][idx].to(device)
-            kw = {arg: maps[idx].to(device)} if arg else {}
+            x, y = train["image"][idx], train["label"][idx]
+            m = maps[idx] if arg else None
+            if aug is not None:
+                x, y = _augment_batch(aug, x, y)
+                if arg:
+                    m = precompute_maps(cfg, y, spec["num_classes"], [train["spacing"][int(i)] for i in idx], contour_widths)
+            x, y = x.to(device=device, memory_format=fmt), y.to(device)
+            kw = {arg: m.to(device)} if arg else {}
             opt.zero_grad(set_to_none=True)
             loss = loss_fn(net(x), y, **kw)
             loss.backward()
@@ -378,6 +431,7 @@ def compare_losses(
     resume: bool = True,
     runs_dir: str | None = None,
     num_workers: int = 1,
+    augmentation: str | None = None,
 ) -> dict[str, Any]:
     """Train every row of :func:`default_configs` with every seed and write the report.
 
@@ -436,12 +490,14 @@ def compare_losses(
             results are those of ``num_workers=1`` (up to the last bits of floating-point
             arithmetic with a different thread count; equal with the same count). The gain is
             measured by ``benchmarks/bench_workers.py``. Defaults to 1 (in this process).
+        augmentation: a training augmentation of :data:`AUGMENTATIONS` (every run of every row, the
+            budget selection's included), e.g. ``"affine"``. Defaults to ``None`` (none).
 
     Returns:
         the content of ``comparison.json``.
 
     Raises:
-        ValueError: fewer than 2 seeds, an unknown loss, network or dataset, an empty split.
+        ValueError: fewer than 2 seeds, an unknown loss, network, dataset or augmentation, an empty split.
         TypeError: a loss or network setting its class does not take.
     """
     from monai_cwcd.evaluation.report import write_report
@@ -463,6 +519,8 @@ def compare_losses(
         raise ValueError(f"at least 2 seeds are needed for mean/std and the paired tests, got {seeds}.")
     if int(num_workers) < 1:
         raise ValueError(f"num_workers must be >= 1, got {num_workers!r}.")
+    if augmentation is not None and augmentation not in AUGMENTATIONS:
+        raise ValueError(f"augmentation must be one of {sorted(AUGMENTATIONS)} or None, got {augmentation!r}.")
     configs = default_configs(losses, contour_settings, networks, include_background)
     select = lr_grid is not None or epoch_grid is not None
     lr_grid = [float(v) for v in (lr_grid or (learning_rate,))]
@@ -494,6 +552,8 @@ def compare_losses(
     runs = Path(runs_dir) if runs_dir else out / "runs"
     budget = {"dataset": dataset, "source": _portable_source(spec.get("source")), "batch_size": int(batch_size),
               "spatial_size": [int(v) for v in spatial_size], "device_type": dev.type}
+    if augmentation:  # (absent without: the runs recorded before the option keep their identity)
+        budget["augmentation"] = augmentation
     data_key = f"{_slug(dataset)}_{'x'.join(str(int(v)) for v in spatial_size)}_b{int(batch_size)}"
     run_log: list[dict[str, Any]] = []
     per_case_rows: list[list[Any]] = []
@@ -511,7 +571,8 @@ def compare_losses(
                  "network_settings": net_cfg[cfg.network], "fold": fold["name"], "seed": seed, "learning_rate": lr,
                  "epochs": int(n_epochs), "eval_epochs": at,
                  "train_cases": list(train["case_id"]), "eval_cases": list(evaluate["case_id"])}
-        fname = "_".join(x for x in (tag, _slug(cfg.name), _slug(fold["name"]), f"seed{seed}", f"lr{lr:g}", f"e{n_epochs}") if x)
+        fname = "_".join(x for x in (tag, _slug(cfg.name), _slug(fold["name"]), f"seed{seed}", f"lr{lr:g}", f"e{n_epochs}",
+                                     f"aug-{augmentation}" if augmentation else "") if x)
         if net_cfg[cfg.network] != network_settings(cfg.network, spatial_size):  # a non-default width gets its own file
             fname += "_w" + hashlib.sha1(json.dumps(net_cfg[cfg.network], sort_keys=True).encode()).hexdigest()[:8]
         # a run scored at other epochs than its last one is another run: another file, so that comparisons
@@ -544,7 +605,7 @@ def compare_losses(
             if key not in map_cache:
                 map_cache[key] = _run_inputs(cfg, train, spec)
             rec = train_and_evaluate(cfg, seed, train, evaluate, map_cache[key][0], spec, n_epochs, eval_epochs, batch_size, lr,
-                                     net_cfg[cfg.network], dev, map_cache[key][1], map_cache[key][2])
+                                     net_cfg[cfg.network], dev, map_cache[key][1], map_cache[key][2], augmentation)
             rec["ident"] = ident
             write_json(path, rec)  # atomic: a killed comparison resumes after the last finished run
         elif rec.get("_reused"):
@@ -573,7 +634,8 @@ def compare_losses(
                 todo.append(({"cfg": cfg, "seed": seed, "train": _as_arrays(train), "evaluate": _as_arrays(evaluate),
                               "spec": spec, "epochs": n_epochs,
                               "eval_epochs": list(eval_epochs), "batch_size": batch_size, "learning_rate": lr,
-                              "net_settings": net_cfg[cfg.network], "device": str(dev)}, path, ident))
+                              "net_settings": net_cfg[cfg.network], "device": str(dev), "augmentation": augmentation},
+                             path, ident))
         if todo:
             fresh.update(_train_in_workers(todo, int(num_workers), verbose))
 
@@ -636,6 +698,8 @@ def compare_losses(
         "selection": {"enabled": select, "lr_grid": lr_grid, "epoch_grid": epoch_grid, "val_cases": int(val_cases) if select else 0,
                       "seed": seeds[0], "chosen": {k: {"learning_rate": v[0], "epochs": v[1]} for k, v in chosen.items()}},
         "optimizer": "Adam",
+        "augmentation": augmentation,
+        "augmentation_description": AUGMENTATIONS.get(augmentation) if augmentation else None,
         "include_background": bool(include_background),
         "spatial_size": [int(s) for s in spatial_size],
         "networks": {n: net_cfg[n] for n in net_cfg},
@@ -680,7 +744,7 @@ def _from_scratch(out: Path, settings: Mapping[str, Any], run_log: Sequence[Mapp
         return tuple(keys), json.dumps(
             [{k: sel.get(k) for k in ("enabled", "lr_grid", "epoch_grid", "val_cases", "seed")},
              [_portable_source(s.get(k)) if k == "source" else s.get(k)
-              for k in ("dataset", "source", "spatial_size", "batch_size", "networks", "device")]], sort_keys=True)
+              for k in ("dataset", "source", "spatial_size", "batch_size", "networks", "device", "augmentation")]], sort_keys=True)
 
     if settings["reused_runs"] == 0:
         return {"wall_seconds": settings["total_seconds"], "num_workers": settings["num_workers"],
@@ -728,7 +792,7 @@ def _worker_run(job: dict[str, Any], path: str, ident: dict[str, Any], threads: 
     maps, weights, widths = _run_inputs(job["cfg"], job["train"], job["spec"])
     rec = train_and_evaluate(job["cfg"], job["seed"], job["train"], job["evaluate"], maps, job["spec"], job["epochs"],
                              job["eval_epochs"], job["batch_size"], job["learning_rate"], job["net_settings"],
-                             torch.device(job["device"]), weights, widths)
+                             torch.device(job["device"]), weights, widths, job.get("augmentation"))
     rec["ident"] = ident
     write_json(Path(path), rec)
     return path

@@ -595,7 +595,9 @@ def _part_markdown(title: str, output_dir: Path, rel: str, figures: bool) -> lis
         f"- networks (CPU widths): {nets}.",
         f"- every Dice-family loss with `include_background={s.get('include_background')}`; each row's full loss settings are in "
         "`configs.json` and the `loss_settings` column of `results.csv`.",
-        f"- matched budget: Adam lr {s['learning_rate']}, {s['epochs']} epochs, batch {s['batch_size']}, no augmentation, last-epoch model; "
+        f"- matched budget: Adam lr {s['learning_rate']}, {s['epochs']} epochs, batch {s['batch_size']}, "
+        f"{'augmentation `' + s['augmentation'] + '` (' + s['augmentation_description'] + ')' if s.get('augmentation') else 'no augmentation'}, "
+        "last-epoch model; "
         f"seeds {s['seeds']} (same initial weights and case order for every row under a given seed).",
         "- selected budget: " + (
             f"lr from {sel['lr_grid']} and epochs from {sel['epoch_grid']} by the mean DSC of {sel['val_cases']} validation cases drawn from "

@@ -328,6 +328,8 @@ def test_suite_parts_that_share_runs_share_their_settings():
     assert {k: second.get(k) for k in shared} == {k: eighth.get(k) for k in shared}
     assert "unet" in second["networks"] and "unet" in eighth["networks"] and "unet" not in eighth.get("widths", {})
     assert [kw.get("learning_rate") for kw, _ in parts[:5]] == [5e-3] * 5
+    # the real-CT loss comparison trains with augmentation (without it the U-Net memorises the 5 slabs)
+    assert parts[3][0]["augmentation"] == "affine" and parts[3][0]["epochs"] in parts[3][0]["epoch_grid"]
 
 
 @pytest.mark.slow
@@ -540,3 +542,81 @@ def test_ctrl_c_during_worker_runs_ends_in_one_line(tmp_path, cache):
     assert err.strip().splitlines()[-1].startswith("compare_losses: interrupted; every finished run is saved")
     alive = subprocess.run(["pgrep", "-f", str(tmp_path / "o")], capture_output=True, text=True).stdout.split()
     assert not alive
+
+
+def test_affine_augmentation_is_seeded_aligned_and_keeps_sides():
+    """``affine`` draws the same transform for the same seed, moves image and label together (the image
+    is the label here, so bilinear and nearest must agree almost everywhere) and never mirrors: a
+    structure on the left stays on the left."""
+    from monai_cwcd.evaluation import AUGMENTATIONS, build_augmentation
+    from monai_cwcd.evaluation.compare import _augment_batch
+
+    y = torch.zeros(3, 1, 48, 40, 16, dtype=torch.long)
+    y[:, :, 6:18, 10:30, 4:12] = 1  # "right" structure: low first index
+    y[:, :, 30:42, 12:28, 4:12] = 2
+    x = y.float() * 100.0
+    a1, b1 = _augment_batch(build_augmentation("affine", 3), x, y)
+    a2, b2 = _augment_batch(build_augmentation("affine", 3), x, y)
+    a3, b3 = _augment_batch(build_augmentation("affine", 4), x, y)
+    assert torch.equal(a1, a2) and torch.equal(b1, b2) and not torch.equal(b1, b3)
+    assert not torch.equal(b1, y)  # it does move the cases
+    assert b1.dtype == torch.long and set(b1.unique().tolist()) <= {0, 1, 2} and a1.shape == x.shape
+    # the intensity terms (scale +-10 %, shift +-0.1) leave the 0/100/200 steps recognisable
+    agree = ((a1 / 100.0).round().long() == b1).float().mean()
+    assert agree > 0.97, float(agree)
+    for i in range(3):
+        centre = [torch.nonzero(b1[i, 0] == c).float().mean(0)[0] for c in (1, 2)]
+        assert centre[0] < centre[1]
+    assert set(AUGMENTATIONS) == {"affine"}
+    with pytest.raises(ValueError, match="augmentation must be one of"):
+        build_augmentation("flip", 0)
+
+
+def test_augmented_training_recomputes_the_loss_maps_from_the_augmented_labels():
+    """With augmentation the contour map of each step is made from the augmented label: the maps handed
+    in are not used (zeros give the same run), and without augmentation they are (zeros change it)."""
+    from monai_cwcd.evaluation.compare import precompute_maps, train_and_evaluate
+
+    torch.manual_seed(0)
+    y = torch.zeros(4, 1, 32, 32, 16, dtype=torch.long)
+    for i in range(4):
+        y[i, :, 6 + i : 20 + i, 8:22, 3:12] = 1
+        y[i, :, 22:30, 10 - i : 24 - i, 5:14] = 2
+    x = y.float() + 0.1 * torch.randn(y.shape)
+    data = {"image": x, "label": y, "case_id": [f"c{i}" for i in range(4)], "spacing": [(1.0, 1.0, 1.0)] * 4}
+    spec = {"num_classes": 3, "class_names": ["background", "a", "b"], "regions": None}
+    cfg = {c.name: c for c in default_configs(["CWCD"], [(3, 1)], ("unet",))}["CWCD"]
+    maps = precompute_maps(cfg, y, 3)
+    net = network_settings("unet", (32, 32, 16), (4, 8, 16, 32))
+
+    def run(m, augmentation):
+        r = train_and_evaluate(cfg, 0, data, data, m, spec, 2, [2], 2, 1e-2, net, torch.device("cpu"), augmentation=augmentation)
+        return r["final_loss"], r["per_epoch"]["2"]
+
+    assert run(maps, "affine") == run(torch.zeros_like(maps), "affine")
+    assert run(maps, None) != run(torch.zeros_like(maps), None)
+    assert run(maps, "affine") != run(maps, None)
+
+
+def test_augmentation_is_part_of_each_run_and_of_the_page(tmp_path, monkeypatch, cache):
+    """An augmented comparison trains its own runs (own files, ``augmentation`` in each run's identity), the
+    report says which augmentation, and a name that is not in AUGMENTATIONS fails before any run."""
+    monkeypatch.setenv("MONAI_CWCD_CACHE", cache)
+    runs = tmp_path / "runs"
+    kw = {"verbose": False, "losses": ["CWCD"], "contour_settings": [(3, 1)], "networks": ("unet",), "seeds": (0, 1),
+          "epochs": 1, "spatial_size": (32, 32, 16), "num_train": 3, "num_test": 2, "batch_size": 2,
+          "widths": {"unet": (4, 8, 16, 32)}, "runs_dir": str(runs)}
+    plain = compare_losses("amos", output_dir=str(tmp_path / "plain"), **kw)
+    aug = compare_losses("amos", output_dir=str(tmp_path / "aug"), augmentation="affine", **kw)
+    assert aug["settings"]["reused_runs"] == 0 and aug["settings"]["augmentation"] == "affine"
+    assert plain["settings"]["augmentation"] is None
+    files = sorted(p.name for p in runs.rglob("test_*.json"))
+    assert len(files) == 4 and sum("_aug-affine" in n for n in files) == 2, files
+    for p in runs.rglob("test_*aug-affine*.json"):
+        assert json.loads(p.read_text())["ident"]["augmentation"] == "affine"
+    assert "augmentation `affine` (MONAI RandAffined" in (tmp_path / "aug" / "results.md").read_text()
+    assert "no augmentation" in (tmp_path / "plain" / "results.md").read_text()
+    assert compare_losses("amos", output_dir=str(tmp_path / "aug"), augmentation="affine", **kw)["settings"]["reused_runs"] == 2
+    with pytest.raises(ValueError, match="augmentation must be one of"):
+        compare_losses("amos", output_dir=str(tmp_path / "bad"), augmentation="elastic", **kw)
+    assert not (tmp_path / "bad").exists()
