@@ -269,7 +269,7 @@ def _main(argv: list[str] | None) -> int:
     p.add_argument("--spatial_size", default="48,48,32", type=_ints, help="comma list of 3 integers")
     p.add_argument("--num_train", type=int, default=16)
     p.add_argument("--num_test", type=int, default=10)
-    p.add_argument("--augmentation", default=None, choices=sorted(AUGMENTATIONS),
+    p.add_argument("--augmentation", default=None, choices=["none", *sorted(AUGMENTATIONS)],
                    help="training augmentation of every run (default: none); "
                    + "; ".join(f"{k}: {v}" for k, v in AUGMENTATIONS.items()).replace("%", "%%"))
     p.add_argument("--quick", action="store_true", help="CI mode: 1 tiny epoch, 2 seeds, no conclusions")
@@ -313,7 +313,8 @@ def _main(argv: list[str] | None) -> int:
         include_background=a.include_background, seeds=a.seeds, epochs=a.epochs, batch_size=a.batch_size,
         learning_rate=a.learning_rate, lr_grid=a.lr_grid, epoch_grid=a.epoch_grid,
         val_cases=a.val_cases, spatial_size=a.spatial_size, num_train=a.num_train, num_test=a.num_test,
-        quick=a.quick, device=a.device, resume=not a.no_resume, num_workers=a.num_workers, augmentation=a.augmentation,
+        quick=a.quick, device=a.device, resume=not a.no_resume, num_workers=a.num_workers,
+        augmentation=None if a.augmentation == "none" else a.augmentation,
     )
     print(f"results: {os.path.join(a.output_dir, 'results.md')}")
     if a.docs:

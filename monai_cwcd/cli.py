@@ -212,7 +212,8 @@ def compare(
         docs: also write the results page here (e.g. ``docs/results.md``).
         dataset: ``amos`` (synthetic unless ``--dataset_dir``) or a real-data protocol (``monai_cwcd.data.examples.EXAMPLE_PROTOCOLS``, e.g. ``pyradiomics-brain-subjects``).
         dataset_dir: a dataset folder with ``dataset.json`` (your own data).
-        losses: rows, e.g. ``CE,Dice+CE,GDL,CWCD`` (``monai_cwcd.evaluation.BASELINE_LOSSES`` and ``CWCD``/``CWCE``/``SDL``).
+        losses: rows, e.g. ``CE,Dice+CE,GDL,CWCD`` (``monai_cwcd.evaluation.BASELINE_LOSSES`` and ``CWCD``/``CWCE``/``SDL``);
+            ``CWCD`` gives one row per ``--contour_settings`` entry (four by default).
         contour_settings: CWCD contours: ``3x1`` (kernel size x iterations), ``2mm``, ``adaptive`` or ``adaptive:0.25``.
         networks: any of ``unet,basicunet,segresnet,dynunet,attentionunet,unetr,pdanet``.
         include_background: the background in every Dice-family loss (default False).
@@ -235,7 +236,8 @@ def compare(
         resume: reuse the saved runs made with identical settings (default True).
         runs_dir: where runs are saved (default ``<output_dir>/runs``).
         num_workers: train independent runs in this many processes (1/N of the threads each).
-        augmentation: training augmentation of every run, ``affine`` (``monai_cwcd.evaluation.AUGMENTATIONS``; default none)."""
+        augmentation: training augmentation of every run: ``affine`` (``monai_cwcd.evaluation.AUGMENTATIONS``)
+            or ``none`` (the default)."""
     # python-fire passes a list that is not a Python literal (`[CE,Dice+CE]`, `CE,Dice+CE`, `3x1,2mm`) as text
     losses, networks, contour_settings = (_text_list(v) for v in (losses, networks, contour_settings))
     seeds, epoch_grid, spatial_size = (_text_list(v, int) for v in (seeds, epoch_grid, spatial_size))

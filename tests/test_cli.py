@@ -165,7 +165,7 @@ def test_compare_contour_settings_text(tmp_path: Path):
 
 def test_compare_unknown_augmentation_is_one_line_and_writes_nothing(tmp_path: Path):
     proc = _cli("compare", "--quick", "--augmentation", "elastic", "--output_dir", str(tmp_path / "bad"), cwd=tmp_path, check=False)
-    assert proc.returncode == 1 and "augmentation must be one of ['affine'] or None, got 'elastic'" in _last_line(proc.stderr)
+    assert proc.returncode == 1 and "augmentation must be one of ['affine'] or 'none', got 'elastic'" in _last_line(proc.stderr)
     assert not (tmp_path / "bad").exists()
 
 

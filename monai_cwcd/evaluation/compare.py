@@ -91,7 +91,7 @@ def build_augmentation(name: str, seed: int) -> Callable[[dict[str, Any]], dict[
     from monai.transforms import Compose, RandAffined, RandScaleIntensityd, RandShiftIntensityd
 
     if name != "affine":
-        raise ValueError(f"augmentation must be one of {sorted(AUGMENTATIONS)} or None, got {name!r}.")
+        raise ValueError(f"augmentation must be one of {sorted(AUGMENTATIONS)}, got {name!r}.")
     xform = Compose([
         RandAffined(keys=["image", "label"], prob=1.0, rotate_range=(0.0, 0.0, math.radians(15)), scale_range=(0.15, 0.15, 0.0),
                     translate_range=(8, 8, 2), mode=("bilinear", "nearest"), padding_mode="border"),
@@ -491,7 +491,8 @@ def compare_losses(
             arithmetic with a different thread count; equal with the same count). The gain is
             measured by ``benchmarks/bench_workers.py``. Defaults to 1 (in this process).
         augmentation: a training augmentation of :data:`AUGMENTATIONS` (every run of every row, the
-            budget selection's included), e.g. ``"affine"``. Defaults to ``None`` (none).
+            budget selection's included), e.g. ``"affine"``; ``None`` or ``"none"``: none. Defaults
+            to ``None``.
 
     Returns:
         the content of ``comparison.json``.
@@ -519,8 +520,10 @@ def compare_losses(
         raise ValueError(f"at least 2 seeds are needed for mean/std and the paired tests, got {seeds}.")
     if int(num_workers) < 1:
         raise ValueError(f"num_workers must be >= 1, got {num_workers!r}.")
+    if isinstance(augmentation, str) and augmentation.lower() == "none":
+        augmentation = None
     if augmentation is not None and augmentation not in AUGMENTATIONS:
-        raise ValueError(f"augmentation must be one of {sorted(AUGMENTATIONS)} or None, got {augmentation!r}.")
+        raise ValueError(f"augmentation must be one of {sorted(AUGMENTATIONS)} or 'none', got {augmentation!r}.")
     configs = default_configs(losses, contour_settings, networks, include_background)
     select = lr_grid is not None or epoch_grid is not None
     lr_grid = [float(v) for v in (lr_grid or (learning_rate,))]

@@ -601,7 +601,8 @@ def _part_markdown(title: str, output_dir: Path, rel: str, figures: bool) -> lis
         f"seeds {s['seeds']} (same initial weights and case order for every row under a given seed).",
         "- selected budget: " + (
             f"lr from {sel['lr_grid']} and epochs from {sel['epoch_grid']} by the mean DSC of {sel['val_cases']} validation cases drawn from "
-            f"the training cases (seed {sel['seed']}); the test cases are never used for it." if sel.get("enabled") else "not run."),
+            f"the training cases (seed {sel['seed']}){', trained with the same augmentation' if s.get('augmentation') else ''}; "
+            "the test cases are never used for it." if sel.get("enabled") else "not run."),
         "- evaluation: full-volume argmax; MONAI DSC, HD95 and symmetric ASSD (mm of the resampled grid). Detection rate = share "
         "of present structures the prediction overlaps; HD95/ASSD are averaged over detected structures only.",
         "- statistics: mean ± sample std over seeds; two-sided paired Wilcoxon over test cases (each case: DSC averaged over "

@@ -617,6 +617,8 @@ def test_augmentation_is_part_of_each_run_and_of_the_page(tmp_path, monkeypatch,
     assert "augmentation `affine` (MONAI RandAffined" in (tmp_path / "aug" / "results.md").read_text()
     assert "no augmentation" in (tmp_path / "plain" / "results.md").read_text()
     assert compare_losses("amos", output_dir=str(tmp_path / "aug"), augmentation="affine", **kw)["settings"]["reused_runs"] == 2
-    with pytest.raises(ValueError, match="augmentation must be one of"):
+    none = compare_losses("amos", output_dir=str(tmp_path / "plain"), augmentation="none", **kw)["settings"]
+    assert none["augmentation"] is None and none["reused_runs"] == 2  # "none" is the plain comparison
+    with pytest.raises(ValueError, match=r"augmentation must be one of \['affine'\] or 'none', got 'elastic'"):
         compare_losses("amos", output_dir=str(tmp_path / "bad"), augmentation="elastic", **kw)
     assert not (tmp_path / "bad").exists()
