@@ -313,8 +313,7 @@ def _main(argv: list[str] | None) -> int:
         include_background=a.include_background, seeds=a.seeds, epochs=a.epochs, batch_size=a.batch_size,
         learning_rate=a.learning_rate, lr_grid=a.lr_grid, epoch_grid=a.epoch_grid,
         val_cases=a.val_cases, spatial_size=a.spatial_size, num_train=a.num_train, num_test=a.num_test,
-        quick=a.quick, device=a.device, resume=not a.no_resume, num_workers=a.num_workers,
-        augmentation=None if a.augmentation == "none" else a.augmentation,
+        quick=a.quick, device=a.device, resume=not a.no_resume, num_workers=a.num_workers, augmentation=a.augmentation,
     )
     print(f"results: {os.path.join(a.output_dir, 'results.md')}")
     if a.docs:

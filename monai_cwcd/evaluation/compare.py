@@ -90,7 +90,7 @@ def build_augmentation(name: str, seed: int) -> Callable[[dict[str, Any]], dict[
     """
     from monai.transforms import Compose, RandAffined, RandScaleIntensityd, RandShiftIntensityd
 
-    if name != "affine":
+    if name not in AUGMENTATIONS:
         raise ValueError(f"augmentation must be one of {sorted(AUGMENTATIONS)}, got {name!r}.")
     xform = Compose([
         RandAffined(keys=["image", "label"], prob=1.0, rotate_range=(0.0, 0.0, math.radians(15)), scale_range=(0.15, 0.15, 0.0),
