@@ -147,16 +147,25 @@ def split_cases(
 def resolve_inside(root: str | os.PathLike, path: str | os.PathLike, case_id: str, source: str) -> str:
     """Absolute path of ``path`` (relative to ``root`` unless absolute), which must stay inside ``root``.
 
+    The entry is judged by its path, not by where a symbolic link in it leads: a dataset folder whose
+    files are links to storage elsewhere (common on clusters) is accepted, an entry such as
+    ``../other/x.nii.gz`` or an absolute path outside ``root`` is not. An absolute entry that names a
+    file inside ``root`` through another route (``root`` itself reached through a link) is accepted
+    too. The returned path keeps the entry's own names (links are not resolved).
+
     Raises:
         DatasetError: the path points outside ``root`` (naming the case and the entry's source).
     """
+    root_abs = os.path.abspath(root)
+    full = os.path.normpath(os.path.join(root_abs, os.fspath(path)))
+    if os.path.commonpath([root_abs, full]) == root_abs:
+        return full
     root_real = os.path.realpath(root)
-    full = os.path.realpath(os.path.join(root_real, os.fspath(path)))
-    if os.path.commonpath([root_real, full]) != root_real:
-        raise DatasetError(
-            f"case {case_id}: {source} entry {os.fspath(path)!r} points outside the dataset directory {root_real}."
-        )
-    return full
+    if os.path.commonpath([root_real, os.path.realpath(full)]) == root_real and os.path.isabs(os.fspath(path)):
+        return full
+    raise DatasetError(
+        f"case {case_id}: {source} entry {os.fspath(path)!r} points outside the dataset directory {root_abs}."
+    )
 
 
 def check_unique_ids(pairs: Sequence[tuple[str, str]], dataset: str) -> None:

@@ -137,6 +137,36 @@ def test_entry_outside_dataset_dir(dataset_copy, tmp_path):
         amos_datalist(root, "train")
 
 
+def test_dataset_of_symbolic_links_is_accepted(dataset_copy, tmp_path):
+    """A dataset folder whose files are links to storage elsewhere loads like the files themselves;
+    an entry that leaves the folder is still refused."""
+    storage = dataset_copy("amos")
+    linked = tmp_path / "linked"
+    for dirpath, _, files in os.walk(storage):
+        rel = os.path.relpath(dirpath, storage)
+        os.makedirs(linked / rel, exist_ok=True)
+        for name in files:
+            os.symlink(os.path.join(dirpath, name), linked / rel / name)
+    for split in ("train", "val", "test"):
+        got, want = amos_datalist(linked, split), amos_datalist(storage, split)
+        assert [c["case_id"] for c in got] == [c["case_id"] for c in want]
+        for case in got:
+            for key in ("image", "label"):
+                assert os.path.islink(case[key]) and os.path.dirname(os.path.dirname(case[key])) == str(linked)
+                assert open(case[key], "rb").read() == open(want[[c["case_id"] for c in want].index(case["case_id"])][key], "rb").read()
+    # the folder itself reached through a link: absolute entries naming the real folder are inside it
+    alias = tmp_path / "alias"
+    os.symlink(storage, alias)
+    meta = json.load(open(storage / "dataset.json"))
+    meta["training"][0]["image"] = str(storage / meta["training"][0]["image"])
+    json.dump(meta, open(storage / "dataset.json", "w"))
+    assert len(amos_datalist(alias, "train")) == len(amos_datalist(storage, "train"))
+    meta["training"][0]["image"] = "../elsewhere/amos_0001.nii.gz"
+    json.dump(meta, open(storage / "dataset.json", "w"))
+    with pytest.raises(DatasetError, match=r"entry '\.\./elsewhere/amos_0001\.nii\.gz' points outside the dataset directory"):
+        amos_datalist(linked, "train")
+
+
 def test_duplicate_ids(dataset_copy):
     root = dataset_copy("amos")
     meta = json.load(open(root / "dataset.json"))
