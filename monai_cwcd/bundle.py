@@ -320,6 +320,8 @@ def save_run_config(output_dir: str | os.PathLike, ckpt_dir: str | os.PathLike |
             "(e.g. train.json's initialize)."
         )
     run = Path(output_dir)
+    _check_same_run(run / RUN_CONFIG, parser.get())
+    before = set(os.listdir(run)) if run.is_dir() else None
     config = deepcopy(parser.get())
     config.pop("_meta_", None)  # metadata.json is saved beside it
     config["output_dir"] = os.fspath(output_dir)
@@ -339,9 +341,39 @@ def save_run_config(output_dir: str | os.PathLike, ckpt_dir: str | os.PathLike |
                 src, run, {"*": {"bundle_root": run.as_posix(), "run_dir": run.as_posix()}}, skip=("train.json",)
             )
     path = run / RUN_CONFIG
-    _check_same_run(path, config)
     _write_json(path, config)
+    from monai_cwcd.errors import on_failure
+
+    on_failure(lambda: _remove_unstarted_run(run, before))
     return str(path)
+
+
+#: what :func:`save_run_config` writes into a run folder (plus TensorBoard's ``events.*`` files)
+_STARTED_NAMES = ("configs", "docs", "LICENSE")
+
+
+def _remove_unstarted_run(run: Path, before: set[str] | None) -> None:
+    """After a failed run: remove what this run wrote into ``run`` (its saved config, ``docs/``,
+    ``LICENSE``, TensorBoard event files; the folder itself if this run created it) when the run
+    wrote nothing else (no checkpoint, no metrics), so a run that fails at the start (a bad dataset,
+    a bad setting) leaves no half-written run folder behind. ``before``: the folder's entries before
+    the run (None: it did not exist). A run that got further keeps everything (``--resume``)."""
+    if not run.is_dir():
+        return
+    new = set(os.listdir(run)) - (before or set())
+    if any(name not in _STARTED_NAMES and not name.startswith("events.") for name in new):
+        return
+    for name in new:
+        target = run / name
+        if target.is_dir() and not target.is_symlink():
+            shutil.rmtree(target, ignore_errors=True)
+        else:
+            target.unlink(missing_ok=True)
+    if before is None:
+        try:
+            run.rmdir()
+        except OSError:  # not empty: something else wrote into it meanwhile
+            pass
 
 
 #: keys of a saved run config that make another run's checkpoints and outputs incompatible

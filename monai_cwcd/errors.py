@@ -48,6 +48,7 @@ __all__ = [
     "report_error",
     "excepthook",
     "install_excepthook",
+    "on_failure",
     "wait_for_pool_workers",
     "check_overrides",
     "setup_bundle_run",
@@ -190,7 +191,28 @@ def excepthook(exc_type: type[BaseException], exc: BaseException, tb: Any) -> No
         sys.stdout.flush()  # logs first, the error line last
     except Exception:  # a closed stdout must not hide the error
         pass
+    _run_failure_callbacks()
     report_error(exc)
+
+
+_failure_callbacks: list = []
+
+
+def on_failure(callback) -> None:
+    """Register ``callback()`` to run when an uncaught exception reaches :func:`excepthook` (not on
+    ``KeyboardInterrupt``), before the error line is printed: e.g. removing the outputs of a run
+    that failed before it produced anything (:func:`monai_cwcd.bundle.save_run_config`). A callback
+    that raises is ignored (the error line still comes last)."""
+    _failure_callbacks.append(callback)
+
+
+def _run_failure_callbacks() -> None:
+    while _failure_callbacks:
+        callback = _failure_callbacks.pop()
+        try:
+            callback()
+        except Exception:  # never hide the error being reported
+            pass
 
 
 def _close_progress_bars() -> None:

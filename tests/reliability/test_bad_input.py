@@ -26,8 +26,6 @@ from monai.bundle import ConfigParser
 from monai_cwcd.data import amos_datalist, pengwin_datalist
 
 
-# a run saves its config (configs/, docs/, LICENSE) when it starts, by design: not a partial output
-STARTED = {"configs", "docs", "LICENSE"}
 
 def _parser(tmp_path, bundle, data, **updates):
     overlay = tmp_path / "fast.json"
@@ -54,7 +52,7 @@ def _bundle_error(tmp_path, bundle, data, error, pattern, env=None, argv=(), **u
            "--output_dir", str(tmp_path / "out"), *argv]
     out = tmp_path / "out"
     return {"cmd": cmd, "env": env or {}, "error": error, "pattern": pattern, "tmp_path": tmp_path,
-            "existing": {p.name for p in out.glob("*")} if out.exists() else set()}
+            "existing": {p.name for p in out.glob("*")} if out.exists() else set(), "out_existed": out.exists()}
 
 
 def _run(case) -> subprocess.CompletedProcess:
@@ -73,10 +71,12 @@ def _check_contract(case, proc):
     assert re.search(pattern, last), f"{pattern!r} not in the last line:\n{report}"
     assert "Traceback" not in proc.stdout + proc.stderr, report
     assert (proc.stdout + proc.stderr).count(last[len(error) + 2 :]) == 1, f"message printed more than once:\n{report}"
+    # a run saves its config (configs/, docs/, LICENSE) when it starts and removes it again when it
+    # fails before writing anything else: the run folder is as it was (absent when it was absent)
     out = case["tmp_path"] / "out"
-    written = [p.name for p in out.glob("*") if not p.name.startswith("events.") and p.name not in case["existing"] | STARTED] \
-        if out.exists() else []
+    written = sorted(p.name for p in out.glob("*") if p.name not in case["existing"]) if out.exists() else []
     assert written == [], f"partial outputs written: {written}"
+    assert out.exists() == case["out_existed"], f"run folder {'left behind' if out.exists() else 'removed'}"
 
 
 def _first_train_case(data):
