@@ -769,6 +769,11 @@ def export_bundle(
     src = Path(source)
     is_run = (src / RUN_CONFIG).is_file()
     if not is_run:
+        if str(source) not in BUNDLE_NAMES and not (src / "train.json").is_file():
+            raise FileNotFoundError(
+                f"'{source}' is neither a run folder (no {src / RUN_CONFIG}) nor a bundle folder (no {src / 'train.json'}): "
+                f"pass the output_dir of a training run (e.g. runs/amos_demo) or a bundle name ({', '.join(BUNDLE_NAMES)})."
+            )
         src = bundle_dir(source)
     configs, _ = _bundle_layout(src)
     train_config = configs / "train.json"

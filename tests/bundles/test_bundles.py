@@ -286,3 +286,12 @@ def test_export_refuses_a_used_folder_and_overwrite_replaces_it(trained, tmp_pat
     cli_main(["export-bundle", str(run_dir), str(dest), "--overwrite"])
     assert not (dest / "models" / "model.ts").exists() and (dest / "models" / "model.pt").is_file()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["zoo"]  # no temporary folder left behind
+
+
+def test_export_of_a_folder_that_is_neither_run_nor_bundle_names_both(tmp_path):
+    """``export-bundle`` takes a run folder or a bundle: a path that is neither names what each would hold."""
+    missing = tmp_path / "no_such_run"
+    with pytest.raises(FileNotFoundError, match=re.escape(f"'{missing}' is neither a run folder (no {missing / RUN_CONFIG}) "
+                                                           f"nor a bundle folder (no {missing / 'train.json'})")):
+        export_bundle(missing, tmp_path / "zoo")
+    assert not (tmp_path / "zoo").exists()
