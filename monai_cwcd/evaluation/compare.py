@@ -60,7 +60,7 @@ from monai_cwcd.evaluation.configs import (
 from monai_cwcd.evaluation.metrics import segmentation_metrics
 
 __all__ = ["DATASETS", "BASELINE_LOSSES", "NETWORKS", "AUGMENTATIONS", "RunConfig", "QUICK", "default_configs", "load_tensors",
-           "build_augmentation", "compare_losses"]
+           "build_augmentation", "compare_losses", "run_plan"]
 
 AMOS_NAMES = ["background", "Sp", "RK", "LK", "Ga", "Es", "Li", "St", "Ao", "Po", "Pa", "RAG", "LAG", "Du", "Bl", "P/U"]
 
@@ -643,6 +643,9 @@ def compare_losses(
             fresh.update(_train_in_workers(todo, int(num_workers), verbose))
 
     map_cache: dict[tuple, torch.Tensor | None] = {}
+    if verbose:
+        print(f"[compare] {run_plan(len(configs), len(folds), len(seeds), select, len(lr_grid), max(epoch_grid), int(epochs))}; "
+              f"runs already saved in {runs} are reused", flush=True)
     # 1. budget selection on a validation split of the training cases (first fold; first seed)
     chosen: dict[str, tuple[float, int]] = {c.name: (float(learning_rate), int(epochs)) for c in configs}
     if select:
@@ -734,6 +737,24 @@ def compare_losses(
     }
     settings["from_scratch"] = _from_scratch(out, settings, run_log)
     return write_report(out, per_case_rows, run_log, settings, train_voxels=_class_volumes(all_train, spec), selection_rows=selection_rows)
+
+
+def run_plan(rows: int, folds: int, seeds: int, select: bool, lrs: int, select_epochs: int, epochs: int) -> str:
+    """One line saying how many runs a comparison trains: ``lrs`` selection runs per row (loss x
+    network; one seed, first fold, ``select_epochs`` epochs each, scored at every epoch of the grid),
+    then per row, fold and seed one test run at the matched budget (``epochs``), and a second one at
+    the row's selected budget where the selection changes the learning rate (one run otherwise).
+
+    Example:
+        >>> print(run_plan(4, 1, 2, True, 2, 40, 40))
+        plan: 4 rows (loss x network) x 1 fold(s) x 2 seed(s): 8 budget-selection runs of 40 epochs, then 8 to 16 test runs (matched budget 40 epochs, plus each row's selected budget)
+    """
+    tests = rows * folds * seeds
+    head = f"plan: {rows} rows (loss x network) x {folds} fold(s) x {seeds} seed(s): "
+    if not select:
+        return head + f"{tests} test runs of {epochs} epochs"
+    return head + (f"{rows * lrs} budget-selection runs of {select_epochs} epochs, then {tests} to {2 * tests} test runs "
+                   f"(matched budget {epochs} epochs, plus each row's selected budget)")
 
 
 def _from_scratch(out: Path, settings: Mapping[str, Any], run_log: Sequence[Mapping[str, Any]]) -> dict[str, Any] | None:

@@ -399,7 +399,15 @@ def test_compare_in_worker_processes_gives_the_same_runs(tmp_path, monkeypatch, 
     page = write_results_doc({"part": str(tmp_path / "one")}, tmp_path / "page" / "results.md").read_text()
     assert f"| part | {one['settings']['compute_seconds'] / 60:.1f} | {one['settings']['total_seconds'] / 60:.1f} (1 process, 1 thread, " in page
     # a run without dataset_dir says that it uses the synthetic demo cases
-    assert "no dataset_dir given, so the synthetic demo cases in" in capsys.readouterr().out
+    out = capsys.readouterr().out
+    assert "no dataset_dir given, so the synthetic demo cases in" in out
+    # the plan printed up front counts the runs the comparison has: its selection runs exactly, its test runs
+    # within the announced range
+    plan = re.search(r"\[compare\] plan: (\d+) rows .*: (\d+) budget-selection runs of \d+ epochs, then (\d+) to (\d+) test runs", out)
+    assert plan, out
+    n_select = sum(n.startswith("select_") for n in names["par"])
+    assert int(plan.group(2)) == n_select == 2 * int(plan.group(1))  # QUICK's two learning rates
+    assert int(plan.group(3)) <= n_runs - n_select <= int(plan.group(4))
     with pytest.raises(ValueError, match="num_workers"):
         compare_losses("amos", output_dir=str(tmp_path / "x"), num_workers=0, **kw)
     # an error inside a worker (a loss setting the loss does not take) reaches the caller
