@@ -362,6 +362,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     args = list(sys.argv[1:] if argv is None else argv)
     try:
         _check_command_line(args)
+        if "--" not in args and any(a in ("--help", "-h") for a in args):
+            # python-fire's own form of a help request: the help alone, without its "INFO: Showing help with
+            # the command 'monai-cwcd -- --help'" notice
+            args = [a for a in args if a not in ("--help", "-h")] + ["--", "--help"]
         fire.Fire(COMMANDS, command=args, name="monai-cwcd")
     except KeyboardInterrupt:
         print("monai-cwcd: interrupted.", file=sys.stderr, flush=True)

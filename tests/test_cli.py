@@ -130,6 +130,21 @@ def test_help_of_every_command(command, capsys):
     text = out.out + out.err  # python-fire prints help to stdout or stderr depending on the route
     assert "SYNOPSIS" in text and f"monai-cwcd {command}" in text, text
     assert "Traceback" not in text and "Error:" not in text, text
+    assert "INFO: Showing help" not in text, text  # python-fire's notice about its own help syntax
+
+
+def test_top_level_help(capsys):
+    """``monai-cwcd --help`` and ``-h`` list the commands, without python-fire's notice."""
+    from monai_cwcd.cli import COMMANDS, main
+
+    for flag in ("--help", "-h"):
+        with pytest.raises(SystemExit) as info:
+            main([flag])
+        assert info.value.code in (0, None)
+        out = capsys.readouterr()
+        text = out.out + out.err
+        assert "SYNOPSIS" in text and all(name in text for name in COMMANDS), text
+        assert "INFO: Showing help" not in text, text
 
 
 def test_compare_options_are_compare_losses_arguments():
