@@ -17,6 +17,7 @@ Examples::
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -135,8 +136,9 @@ def evaluate(
     """Per-case and per-class DSC, HD95 and ASSD of the predictions in ``pred_dir`` against the
     labels in ``label_dir`` (NIfTI or MHA), written to ``output_dir`` as ``per_case.csv``,
     ``summary.json`` and a per-class bar chart PNG. Predictions and labels are paired by case id
-    (``amos_0001_seg.nii.gz`` <-> ``amos_0001.nii.gz``); contour maps (``*_contour.*``) and files of
-    other cases are ignored. ``output_dir`` defaults to ``<pred_dir>_evaluation`` beside
+    (``amos_0001_seg.nii.gz`` <-> ``amos_0001.nii.gz``); contour maps (``*_contour.*``) and labels of
+    cases without a prediction are ignored, a prediction without a label is an error (so no
+    prediction is left out unnoticed). ``output_dir`` defaults to ``<pred_dir>_evaluation`` beside
     ``pred_dir`` (``runs/amos_demo/predictions`` -> ``runs/amos_demo/predictions_evaluation``).
     ``regions`` (e.g. BraTS ``{"TC": [1, 4], "WT": [1, 2, 4], "ET": [4]}``) scores unions of labels
     instead of classes."""
@@ -298,6 +300,19 @@ COMMANDS = {
     "export-bundle": export_bundle,
     "fetch-example": fetch_example,
 }
+
+
+def _plain_help(doc: str | None) -> str | None:
+    """A docstring as ``monai-cwcd <command> --help`` shows it: reST roles and double backticks
+    (``:func:`x```, ````x````) become plain `x`."""
+    if doc is None:
+        return None
+    doc = re.sub(r":(?:func|class|mod|meth|data|attr|py:\w+):`~?([^`]+)`", r"`\1`", doc)
+    return doc.replace("``", "`")
+
+
+for _command in COMMANDS.values():
+    _command.__doc__ = _plain_help(_command.__doc__)
 
 
 def _check_command_line(args: Sequence[str]) -> None:

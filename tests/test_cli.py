@@ -131,6 +131,7 @@ def test_help_of_every_command(command, capsys):
     assert "SYNOPSIS" in text and f"monai-cwcd {command}" in text, text
     assert "Traceback" not in text and "Error:" not in text, text
     assert "INFO: Showing help" not in text, text  # python-fire's notice about its own help syntax
+    assert "``" not in text and ":func:" not in text, text  # reST markup shown as plain `x`
 
 
 def test_top_level_help(capsys):
