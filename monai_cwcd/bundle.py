@@ -354,14 +354,22 @@ _STARTED_NAMES = ("configs", "docs", "LICENSE")
 
 def _remove_unstarted_run(run: Path, before: set[str] | None) -> None:
     """After a failed run: remove what this run wrote into ``run`` (its saved config, ``docs/``,
-    ``LICENSE``, TensorBoard event files; the folder itself if this run created it) when the run
-    wrote nothing else (no checkpoint, no metrics), so a run that fails at the start (a bad dataset,
-    a bad setting) leaves no half-written run folder behind. ``before``: the folder's entries before
-    the run (None: it did not exist). A run that got further keeps everything (``--resume``)."""
+    ``LICENSE``, TensorBoard event files, empty folders such as a checkpoint folder; the folder
+    itself if this run created it) when the run wrote nothing else (no checkpoint, no metrics), so a
+    run that fails at the start (a bad dataset, a bad setting) leaves no half-written run folder
+    behind. ``before``: the folder's entries before the run (None: it did not exist). A run that got
+    further keeps everything (``--resume``)."""
     if not run.is_dir():
         return
     new = set(os.listdir(run)) - (before or set())
-    if any(name not in _STARTED_NAMES and not name.startswith("events.") for name in new):
+
+    def produced(name: str) -> bool:  # a checkpoint, metrics, a curve... (an empty folder, e.g. models/, is not)
+        path = run / name
+        if name in _STARTED_NAMES or name.startswith("events."):
+            return False
+        return not path.is_dir() or path.is_symlink() or any(p.is_file() for p in path.rglob("*"))
+
+    if any(produced(name) for name in new):
         return
     for name in new:
         target = run / name

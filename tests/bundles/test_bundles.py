@@ -295,3 +295,35 @@ def test_export_of_a_folder_that_is_neither_run_nor_bundle_names_both(tmp_path):
                                                            f"nor a bundle folder (no {missing / 'train.json'})")):
         export_bundle(missing, tmp_path / "zoo")
     assert not (tmp_path / "zoo").exists()
+
+
+def test_failed_run_removes_only_what_an_unstarted_run_wrote(tmp_path):
+    """The clean-up after a failed run (``save_run_config`` registers it): a run that wrote only its
+    config, event files and empty folders is removed (with the folder it created); a run with a
+    checkpoint keeps everything; entries that were there before the run are never touched."""
+    from monai_cwcd.bundle import _remove_unstarted_run
+
+    def started(run, extra=()):
+        for d in ("configs", "docs", "models"):
+            (run / d).mkdir(parents=True, exist_ok=True)
+        (run / "configs" / "train.json").write_text("{}")
+        (run / "docs" / "README.md").write_text("x")
+        (run / "LICENSE").write_text("x")
+        (run / "events.out.tfevents.1").write_bytes(b"")
+        for name in extra:
+            (run / name).write_bytes(b"x")
+
+    fresh = tmp_path / "fresh"
+    started(fresh)
+    _remove_unstarted_run(fresh, None)
+    assert not fresh.exists()
+    progressed = tmp_path / "progressed"
+    started(progressed, ["models/model_last.pt"])
+    _remove_unstarted_run(progressed, None)
+    assert (progressed / "models" / "model_last.pt").is_file() and (progressed / "configs" / "train.json").is_file()
+    reused = tmp_path / "reused"
+    reused.mkdir()
+    (reused / "notes.txt").write_text("mine")
+    started(reused)
+    _remove_unstarted_run(reused, {"notes.txt"})
+    assert sorted(p.name for p in reused.iterdir()) == ["notes.txt"]
