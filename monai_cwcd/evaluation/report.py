@@ -6,7 +6,11 @@ the Markdown tables are rendered from the CSV files on disk (never edited by han
 Statistics (per budget, "matched" and "selected"):
 
 - score of a row: per seed, the mean DSC over test cases and structures (NaN = structure absent
-  and not predicted, skipped); tables give mean and sample std (ddof=1) over seeds;
+  and not predicted, skipped; a structure absent from the reference but predicted scores 0); tables
+  give mean and sample std (ddof=1) over seeds;
+- score over present structures: the same mean over the (case, structure) pairs whose reference is
+  non-empty only, so a hallucinated structure does not count; with its own paired test. The number
+  of hallucinated structures (false positives) is given beside it;
 - detection rate: the fraction of (seed, case, structure) with a non-empty label whose prediction
   overlaps it (DSC > 0); HD95 and ASSD are averaged over those detected structures only (a missed
   structure has no surface distance; it counts in the detection rate, not as an "image diagonal");
@@ -14,7 +18,11 @@ Statistics (per budget, "matched" and "selected"):
   test cases, each case's value being its DSC averaged over structures and seeds; the number of
   units is reported with each p-value (with fewer than 6 units no two-sided p can reach 0.05);
 - collapsed row: mean DSC < ``collapse_dsc`` with at least half of the structures at mean DSC
-  < 0.05; collapsed rows are shown and flagged but left out of the "gain over baselines" averages.
+  < 0.05; collapsed rows are shown and flagged but left out of the "gain over baselines" averages
+  and of the mean difference over networks (a network with a collapsed row is left out);
+- claims: "agrees" is the measured direction; "significant" p < 0.05 in that direction, "reversed"
+  p < 0.05 in the other; a comparison of two collapsed rows is "n/a" (not evaluable). No correction
+  for multiple comparisons is applied: each p-value is that of its own claim.
 """
 
 from __future__ import annotations
@@ -49,15 +57,16 @@ REFERENCE = "CWCD"
 PER_CASE_HEADER = ["budget", "config", "seed", "case", "structure", "dice", "hd95", "assd", "label_voxels", "pred_voxels"]
 RESULTS_HEADER = [
     "budget", "config", "network", "loss", "kernel_size", "iterations", "contour", "parameters", "learning_rate", "epochs", "seeds",
-    "dsc_mean", "dsc_std", "detection_rate", "false_positives", "hd95_detected_mean", "hd95_detected_std",
-    "assd_detected_mean", "assd_detected_std", "reference", "delta_dsc", "wilcoxon_p", "n_units", "collapsed",
-    "seconds_per_run", "loss_settings",
+    "dsc_mean", "dsc_std", "dsc_present_mean", "dsc_present_std", "detection_rate", "false_positives", "absent_structures",
+    "hd95_detected_mean", "hd95_detected_std", "assd_detected_mean", "assd_detected_std", "reference", "delta_dsc", "wilcoxon_p",
+    "n_units", "wilcoxon_p_present", "collapsed", "seconds_per_run", "loss_settings",
 ]
 STRUCT_HEADER = ["budget", "config", "structure", "volume_fraction", "dsc_mean", "dsc_std", "detection_rate", "hd95_detected",
                  "assd_detected", "reference", "wilcoxon_p", "n_units"]
 NETWORK_HEADER = [
     "budget", "network", "parameters", "dsc_dice_ce", "dsc_cwcd", "delta_dsc", "wilcoxon_p", "n_units",
     "hd95_dice_ce", "hd95_cwcd", "delta_hd95", "assd_dice_ce", "assd_cwcd", "delta_assd", "detection_dice_ce", "detection_cwcd",
+    "dsc_present_dice_ce", "dsc_present_cwcd", "wilcoxon_p_present", "false_positives_dice_ce", "false_positives_cwcd", "collapsed",
 ]
 SELECTION_HEADER = ["config", "learning_rate", "epochs", "val_dsc", "val_cases"]
 
@@ -126,12 +135,17 @@ def _row_stats(v: Mapping[str, np.ndarray]) -> dict[str, Any]:
     out: dict[str, Any] = {}
     out["dsc_seed"] = [float(_nanmean(v["dice"][s])) for s in range(seeds)]
     out["dsc_mean"], out["dsc_std"] = _mean_std(out["dsc_seed"])
+    dice_present = np.where(present, v["dice"], np.nan)  # a structure absent from the reference does not count
+    out["dsc_present_mean"], out["dsc_present_std"] = _mean_std([float(_nanmean(dice_present[s])) for s in range(seeds)])
     out["detection_rate"] = float(detected.sum() / present.sum()) if present.any() else float("nan")
-    out["false_positives"] = int(((v["label_voxels"] == 0) & (v["pred_voxels"] > 0)).sum())
+    absent = (v["label_voxels"] == 0) & ~np.isnan(v["label_voxels"])
+    out["absent_structures"] = int(absent.sum())
+    out["false_positives"] = int((absent & (v["pred_voxels"] > 0)).sum())
     for m in ("hd95", "assd"):
         per_seed = [float(_nanmean(np.where(detected[s], v[m][s], np.nan))) for s in range(seeds)]
         out[f"{m}_detected_mean"], out[f"{m}_detected_std"] = _mean_std(per_seed)
     out["per_case"] = _nanmean(_nanmean(v["dice"], 2), 0) if v["dice"].size else np.array([])
+    out["per_case_present"] = _nanmean(_nanmean(dice_present, 2), 0) if v["dice"].size else np.array([])
     per_struct = _nanmean(v["dice"], (0, 1))
     finite = per_struct[~np.isnan(per_struct)]
     out["low_structures"] = float((finite < 0.05).mean()) if finite.size else float("nan")
@@ -174,21 +188,24 @@ def write_report(
                 continue
             st, m = stats[(b, c)], meta[c]
             ref = reference_of(c, m["network"])
+            p_present = float("nan")
             if c != ref and (b, ref) in stats:
                 p, n = paired_wilcoxon(st["per_case"], stats[(b, ref)]["per_case"])
+                p_present = paired_wilcoxon(st["per_case_present"], stats[(b, ref)]["per_case_present"])[0]
                 delta = st["dsc_mean"] - stats[(b, ref)]["dsc_mean"]
             else:
                 p, n, delta = float("nan"), 0, float("nan") if c != ref else 0.0
-            collapsed = bool(st["dsc_mean"] < collapse and st["low_structures"] >= 0.5)
+            collapsed = st["collapsed"] = bool(st["dsc_mean"] < collapse and st["low_structures"] >= 0.5)
             contour = m["loss"] in ("CWCE", "SDL", "CWCD")
             lr, ep = (settings["learning_rate"], settings["epochs"]) if b == "matched" else (
                 chosen.get(c, {}).get("learning_rate"), chosen.get(c, {}).get("epochs"))
             rows.append([
                 b, c, m["network"], m["loss"], m["kernel_size"] if contour else "", m["iterations"] if contour else "",
                 m.get("contour") or f"({m['kernel_size']}, {m['iterations']})" if contour else "",
-                m.get("parameters") or "", lr, ep, len(settings["seeds"]), st["dsc_mean"], st["dsc_std"], st["detection_rate"],
-                st["false_positives"], st["hd95_detected_mean"], st["hd95_detected_std"], st["assd_detected_mean"],
-                st["assd_detected_std"], ref, delta, p, n, "yes" if collapsed else "no", seconds[(b, c)],
+                m.get("parameters") or "", lr, ep, len(settings["seeds"]), st["dsc_mean"], st["dsc_std"], st["dsc_present_mean"],
+                st["dsc_present_std"], st["detection_rate"], st["false_positives"], st["absent_structures"], st["hd95_detected_mean"],
+                st["hd95_detected_std"], st["assd_detected_mean"], st["assd_detected_std"], ref, delta, p, n, p_present,
+                "yes" if collapsed else "no", seconds[(b, c)],
                 json.dumps(m.get("loss_settings", {}), sort_keys=True),
             ])
             v = values.get(b, c)
@@ -213,11 +230,14 @@ def write_report(
                 continue
             s0, s1 = stats[(b, base)], stats[(b, cw)]
             p, n = paired_wilcoxon(s1["per_case"], s0["per_case"])
+            p_present = paired_wilcoxon(s1["per_case_present"], s0["per_case_present"])[0]
+            gone = [name for name, st in (("Dice+CE", s0), ("CWCD", s1)) if st["collapsed"]]
             net_rows.append([
                 b, net, meta[cw].get("parameters") or "", s0["dsc_mean"], s1["dsc_mean"], s1["dsc_mean"] - s0["dsc_mean"], p, n,
                 s0["hd95_detected_mean"], s1["hd95_detected_mean"], s1["hd95_detected_mean"] - s0["hd95_detected_mean"],
                 s0["assd_detected_mean"], s1["assd_detected_mean"], s1["assd_detected_mean"] - s0["assd_detected_mean"],
-                s0["detection_rate"], s1["detection_rate"],
+                s0["detection_rate"], s1["detection_rate"], s0["dsc_present_mean"], s1["dsc_present_mean"], p_present,
+                s0["false_positives"], s1["false_positives"], " and ".join(gone),
             ])
     write_csv(output_dir / "results.csv", RESULTS_HEADER, rows)
     write_csv(output_dir / "per_structure.csv", STRUCT_HEADER, struct_rows)
@@ -234,9 +254,10 @@ def write_report(
     for b in budgets:
         # claims between two rows that are not each other's reference, paired by case here
         pairs = {}
-        for a, ref in ((f"{REFERENCE} [pdanet]", REFERENCE),):
+        for a, ref in ((f"{REFERENCE} [pdanet]", REFERENCE), ("CWCE", "CE"), ("SDL", "Dice")):
             if (b, a) in stats and (b, ref) in stats:
-                pairs[(a, ref)] = paired_wilcoxon(stats[(b, a)]["per_case"], stats[(b, ref)]["per_case"])
+                pairs[(a, ref)] = (*paired_wilcoxon(stats[(b, a)]["per_case"], stats[(b, ref)]["per_case"]),
+                                   paired_wilcoxon(stats[(b, a)]["per_case_present"], stats[(b, ref)]["per_case_present"])[0])
         claims += compute_claims([r for r in results if r["budget"] == b], [p for p in per_struct if p["budget"] == b],
                                  networks=[r for r in networks if r["budget"] == b], quick=bool(settings.get("quick")), budget=b,
                                  pairs=pairs)
@@ -299,37 +320,48 @@ def results_markdown(output_dir: str | os.PathLike) -> str:
         title = "matched budget (the same learning rate and epochs for every row)" if b == "matched" else (
             "selected budget (each row's learning rate and epochs chosen on validation cases drawn from the training cases)")
         lines += [f"#### Loss comparison, {title}", "",
-                  "| Configuration | Network | contour | params | lr | epochs | DSC mean ± std | detected | HD95 detected | "
-                  "ASSD detected | ΔDSC (row − ref) | p (cases) | units | collapsed | s/run |",
-                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "| Configuration | Network | contour | params | lr | epochs | DSC mean ± std | DSC present | detected | "
+                  "hallucinated | HD95 detected | ASSD detected | ΔDSC (row − ref) | p (cases) | p present | units | collapsed | s/run |",
+                  "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
         for r in (r for r in res if r["budget"] == b):
             kit = str(r.get("contour") or "–") if not math.isnan(r["kernel_size"]) else "–"
             ref = "" if r["reference"] == REFERENCE else f" ({r['reference']})"
             lines.append(
                 f"| {r['config']} | {r['network']} | {kit} | {_int(r['parameters'])} | {_fmt(r['learning_rate'], 4)} | {_int(r['epochs'])} | "
-                f"{_fmt(r['dsc_mean'])} ± {_fmt(r['dsc_std'])} | {_fmt(r['detection_rate'], 2)} | "
+                f"{_fmt(r['dsc_mean'])} ± {_fmt(r['dsc_std'])} | {_fmt(r['dsc_present_mean'])} ± {_fmt(r['dsc_present_std'])} | "
+                f"{_fmt(r['detection_rate'], 2)} | {_int(r['false_positives'])}/{_int(r['absent_structures'])} | "
                 f"{_fmt(r['hd95_detected_mean'], 2)} ± {_fmt(r['hd95_detected_std'], 2)} | "
                 f"{_fmt(r['assd_detected_mean'], 2)} ± {_fmt(r['assd_detected_std'], 2)} | {_fmt(r['delta_dsc'])}{ref} | "
-                f"{_fmt(r['wilcoxon_p'])} | {int(r['n_units'])} | {'**yes**' if r['collapsed'] == 'yes' else 'no'} | {_fmt(r['seconds_per_run'], 1)} |"
+                f"{_fmt(r['wilcoxon_p'])} | {_fmt(r['wilcoxon_p_present'])} | {int(r['n_units'])} | "
+                f"{'**yes**' if r['collapsed'] == 'yes' else 'no'} | {_fmt(r['seconds_per_run'], 1)} |"
             )
         lines += ["", f"ref: `{REFERENCE}` (the (3, 1) contour) for the U-Net rows, `{REFERENCE} [net]` for a network's rows "
                   "(named after the ΔDSC when it is not the U-Net's); p: two-sided paired Wilcoxon of the row against its ref "
-                  "over the test cases (each case's DSC averaged over structures and seeds); – for a ref itself."]
+                  "over the test cases (each case's DSC averaged over structures and seeds); – for a ref itself. DSC: a "
+                  "structure absent from a test reference scores 0 when it is predicted (hallucinated) and is skipped when it "
+                  "is not; *DSC present* and *p present*: the same over the structures present in each reference only; "
+                  "*hallucinated*: predicted absent structures / absent (seed, case, structure) triples."]
         rows_b = [n for n in nets if n["budget"] == b]
         if len(rows_b) > 1:  # a table of one network is not a model-independence table
             lines += ["", f"#### Model independence ({b} budget): Dice+CE vs CWCD per network", "",
-                      "| Network | params | DSC Dice+CE | DSC CWCD | ΔDSC (CWCD − Dice+CE) | p (cases) | units | HD95 Dice+CE / CWCD | "
-                      "ASSD Dice+CE / CWCD | detected Dice+CE / CWCD |", "|---|---|---|---|---|---|---|---|---|---|"]
+                      "| Network | params | DSC Dice+CE | DSC CWCD | ΔDSC (CWCD − Dice+CE) | p (cases) | units | DSC present Dice+CE / "
+                      "CWCD (p) | HD95 Dice+CE / CWCD | ASSD Dice+CE / CWCD | detected Dice+CE / CWCD | hallucinated Dice+CE / CWCD | "
+                      "collapsed |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
             for n in rows_b:
                 lines.append(
                     f"| {n['network']} | {_int(n['parameters'])} | {_fmt(n['dsc_dice_ce'])} | {_fmt(n['dsc_cwcd'])} | {_fmt(n['delta_dsc'])} | "
-                    f"{_fmt(n['wilcoxon_p'])} | {int(n['n_units'])} | {_fmt(n['hd95_dice_ce'], 2)} / {_fmt(n['hd95_cwcd'], 2)} | "
-                    f"{_fmt(n['assd_dice_ce'], 2)} / {_fmt(n['assd_cwcd'], 2)} | {_fmt(n['detection_dice_ce'], 2)} / {_fmt(n['detection_cwcd'], 2)} |"
+                    f"{_fmt(n['wilcoxon_p'])} | {int(n['n_units'])} | {_fmt(n['dsc_present_dice_ce'])} / {_fmt(n['dsc_present_cwcd'])} "
+                    f"({_fmt(n['wilcoxon_p_present'])}) | {_fmt(n['hd95_dice_ce'], 2)} / {_fmt(n['hd95_cwcd'], 2)} | "
+                    f"{_fmt(n['assd_dice_ce'], 2)} / {_fmt(n['assd_cwcd'], 2)} | {_fmt(n['detection_dice_ce'], 2)} / {_fmt(n['detection_cwcd'], 2)} | "
+                    f"{_int(n['false_positives_dice_ce'])} / {_int(n['false_positives_cwcd'])} | {_collapsed_rows(n) or 'no'} |"
                 )
-            deltas = np.array([n["delta_dsc"] for n in rows_b], dtype=float)
+            kept = [n for n in rows_b if not _collapsed_rows(n)]
+            deltas = np.array([n["delta_dsc"] for n in kept], dtype=float)
             p, k = paired_wilcoxon(deltas, np.zeros_like(deltas))
-            lines += ["", f"Mean ΔDSC over {len(rows_b)} networks: {_fmt(float(_nanmean(deltas)))} "
-                      f"({int((deltas > 0).sum())} of {len(rows_b)} improved; Wilcoxon over networks p = {_fmt(p)}, {k} units)."]
+            gone = [n["network"] for n in rows_b if _collapsed_rows(n)]
+            lines += ["", f"Mean ΔDSC over {len(kept)} networks: {_fmt(float(_nanmean(deltas)) if kept else float('nan'))} "
+                      f"({int((deltas > 0).sum())} of {len(kept)} improved; Wilcoxon over networks p = {_fmt(p)}, {k} units)"
+                      + (f"; left out because a row collapsed: {', '.join(gone)}." if gone else ".")]
         per_b = [p for p in per if p["budget"] == b]
         structs = list(dict.fromkeys(p["structure"] for p in per_b))
         configs = list(dict.fromkeys(p["config"] for p in per_b))
@@ -466,6 +498,12 @@ def _verdict(cond: bool | None) -> str:
     return "n/a" if cond is None else ("yes" if cond else "no")
 
 
+def _collapsed_rows(network_row: Mapping[str, Any]) -> str:
+    """Which of a ``networks.csv`` row's two rows collapsed ("" when neither; NaN after :func:`_read_csv`)."""
+    v = network_row.get("collapsed", "")
+    return v if isinstance(v, str) else ""
+
+
 def compute_claims(
     results: Sequence[Mapping[str, Any]],
     per_struct: Sequence[Mapping[str, Any]],
@@ -473,43 +511,61 @@ def compute_claims(
     quick: bool = False,
     alpha: float = 0.05,
     budget: str = "matched",
-    pairs: Mapping[tuple[str, str], tuple[float, int]] | None = None,
+    pairs: Mapping[tuple[str, str], tuple[float, ...]] | None = None,
 ) -> list[dict[str, Any]]:
     """Verdicts on the papers' claims (and the reviewers' questions), computed from one budget's rows.
 
-    Each claim: ``{"claim", "source", "budget", "verdict" ("yes"/"no"/"n/a"), "significant",
-    "evidence"}``; "yes" means the measured direction agrees, ``significant`` that the paired test
-    over test cases gives p < ``alpha``. A comparison with a collapsed row says so in its evidence.
-    ``pairs``: ``{(row a, row b): (p, units)}``, paired tests of rows that are not each other's
-    reference (e.g. PDANet + CWCD against U-Net + CWCD), computed by the caller from the per-case DSC.
+    Each claim: ``{"claim", "source", "budget", "verdict", "significant", "reversed", "evidence"}``.
+    ``verdict`` is "yes" when the measured direction agrees, "no" when it does not, "n/a" when the
+    rows were not run or both collapsed (nothing to compare); ``significant``: the paired test over
+    test cases gives p < ``alpha`` in the claimed direction; ``reversed``: p < ``alpha`` in the other
+    direction (``None`` where no test applies). A comparison with a collapsed row says so in its
+    evidence; where some structures are absent from some test references, the evidence also gives
+    both rows' DSC over the present structures only (a hallucinated structure scores 0 in the main
+    DSC), its paired p and the hallucinated-structure counts. ``pairs``: ``{(row a, row b): (p,
+    units[, p over present structures])}``, paired tests of rows that are not each other's reference
+    (e.g. PDANet + CWCD against U-Net + CWCD), computed by the caller from the per-case DSC.
     """
     by = {r["config"]: r for r in results}
     claims: list[dict[str, Any]] = []
+    nan = float("nan")
 
-    def add(claim: str, source: str, verdict: str, significant: bool | None, evidence: str) -> None:
-        claims.append({"claim": claim, "source": source, "budget": budget, "verdict": verdict, "significant": significant, "evidence": evidence})
+    def add(claim: str, source: str, verdict: str, significant: bool | None, evidence: str, reversed_: bool | None = None) -> None:
+        claims.append({"claim": claim, "source": source, "budget": budget, "verdict": verdict, "significant": significant,
+                       "reversed": reversed_, "evidence": evidence})
 
     def cmp(a: str, b: str, claim: str, source: str) -> None:
         if a not in by or b not in by:
             add(claim, source, "n/a", None, "not run")
             return
-        da, db = by[a]["dsc_mean"], by[b]["dsc_mean"]
-        ref_a, ref_b = by[a]["reference"], by[b]["reference"]
-        p, n = float("nan"), 0
+        ra, rb = by[a], by[b]
+        da, db = ra["dsc_mean"], rb["dsc_mean"]
+        p, n, pp = nan, 0, nan
         if pairs and (a, b) in pairs:
-            p, n = pairs[(a, b)]
-        elif ref_b == a:
-            p, n = by[b]["wilcoxon_p"], int(by[b]["n_units"])
-        elif ref_a == b:
-            p, n = by[a]["wilcoxon_p"], int(by[a]["n_units"])
+            p, n, *rest = pairs[(a, b)]
+            pp = rest[0] if rest else nan
+        elif rb["reference"] == a:
+            p, n, pp = rb["wilcoxon_p"], int(rb["n_units"]), rb.get("wilcoxon_p_present", nan)
+        elif ra["reference"] == b:
+            p, n, pp = ra["wilcoxon_p"], int(ra["n_units"]), ra.get("wilcoxon_p_present", nan)
         better = bool(da > db)
-        ev = f"{a} {da:.3f} ± {by[a]['dsc_std']:.3f} vs {b} {db:.3f} ± {by[b]['dsc_std']:.3f}"
+        ev = f"{a} {da:.3f} ± {ra['dsc_std']:.3f} vs {b} {db:.3f} ± {rb['dsc_std']:.3f}"
         if not math.isnan(p):
             ev += f", Wilcoxon p = {p:.3g} over {n} cases"
+        pa, pb = ra.get("dsc_present_mean", nan), rb.get("dsc_present_mean", nan)
+        if not (math.isnan(pa) or math.isnan(pb)) and (abs(pa - da) > 5e-4 or abs(pb - db) > 5e-4):
+            ev += (f"; over present structures only {pa:.3f} vs {pb:.3f}" + ("" if math.isnan(pp) else f" (p = {pp:.3g})")
+                   + f", hallucinated structures {_int(ra['false_positives'])} vs {_int(rb['false_positives'])} "
+                   f"of {_int(ra['absent_structures'])} absent")
         for c in (a, b):
             if by[c].get("collapsed") == "yes":
                 ev += f"; {c} collapsed"
-        add(claim, source, _verdict(better), None if math.isnan(p) else bool(better and p < alpha), ev)
+        if ra.get("collapsed") == "yes" and rb.get("collapsed") == "yes":
+            add(claim, source, "n/a", None, ev + " (both collapsed: not evaluable)")
+            return
+        tested = not math.isnan(p)
+        add(claim, source, _verdict(better), bool(better and p < alpha) if tested else None, ev,
+            bool(da < db and p < alpha) if tested else None)
 
     for b, src in (("GDL", "journal Table IV"), ("GDL (simple)", "journal Table IV (working GDL)"), ("GDL+CE", "journal Table IV (working GDL)"),
                    ("DWCE", "journal Table IV"), ("Dice+CE", "journal Table IV"), ("CE", "journal Table II"),
@@ -537,12 +593,28 @@ def compute_claims(
             cmp(name, REFERENCE, f"adaptive per-structure contour widths ({rule} x equivalent radius) mean DSC > uniform (3, 1)",
                 "papers' future work (issue 12)")
     if len(networks) > 1:
-        deltas = np.array([n["delta_dsc"] for n in networks], dtype=float)
+        # a network whose Dice+CE or CWCD row collapsed is left out of the mean (as collapsed baselines are)
+        kept = [n for n in networks if not _collapsed_rows(n)]
+        gone = [f"{n['network']} ({_collapsed_rows(n)})" for n in networks if _collapsed_rows(n)]
+        left = f"; left out, a row collapsed: {', '.join(gone)}" if gone else ""
+        deltas = np.array([n["delta_dsc"] for n in kept], dtype=float)
         p, k = paired_wilcoxon(deltas, np.zeros_like(deltas))
-        mean = float(_nanmean(deltas))
-        add("CWCD improves DSC over each network's Dice+CE (model independence)", "journal Table V, Fig. 9",
+        mean = float(_nanmean(deltas)) if deltas.size else nan
+        improved = int((deltas > 0).sum())
+        add("CWCD improves the mean DSC over networks (model independence)", "journal Table V, Fig. 9",
             _verdict(bool(mean > 0)) if k else "n/a", None if k < 2 else bool(mean > 0 and p < alpha),
-            f"mean ΔDSC {mean:+.3f} over {len(networks)} networks ({int((deltas > 0).sum())} improved), Wilcoxon over networks p = {p:.3g}")
+            f"mean ΔDSC {mean:+.3f} over {len(kept)} networks ({improved} improved), Wilcoxon over networks p = {p:.3g}{left}",
+            None if k < 2 else bool(mean < 0 and p < alpha))
+        worse = [n for n in kept if n["delta_dsc"] < 0 and n["wilcoxon_p"] < alpha]
+        ahead = [n for n in kept if n["delta_dsc"] > 0 and n["wilcoxon_p"] < alpha]
+
+        def named(rows: Sequence[Mapping[str, Any]]) -> str:
+            return ", ".join(f"{n['network']} ({n['delta_dsc']:+.3f}, p = {n['wilcoxon_p']:.2g})" for n in rows) or "none"
+
+        add("CWCD improves DSC on every network (all nine of Table V improved)", "journal Table V",
+            _verdict(improved == len(kept)) if kept else "n/a", bool(kept) and len(ahead) == len(kept),
+            f"{improved} of {len(kept)} networks improved{left}; p < {alpha} per network (over its test cases) in CWCD's "
+            f"favour: {named(ahead)}; against: {named(worse)}", bool(worse))
     collapsed = [r["config"] for r in results if r.get("collapsed") == "yes"]
     structs, vol, gains = _gains(per_struct, collapsed)
     if gains and len(structs) >= 3:
@@ -553,14 +625,43 @@ def compute_claims(
         if ok.sum() >= 3 and np.ptp(mean_gain[ok]) > 0:
             rho, p = spearmanr(np.log(vol[ok]), mean_gain[ok])
             left = f"; collapsed rows left out: {', '.join(collapsed)}" if collapsed else ""
+            each = []
+            if len(gains) > 1:  # the mean gain depends on which baselines are averaged: each one's own rho
+                for name, g in gains.items():
+                    okb = ok & ~np.isnan(g)
+                    if okb.sum() >= 3 and np.ptp(g[okb]) > 0:
+                        each.append(f"{name} {spearmanr(np.log(vol[okb]), g[okb])[0]:+.2f}")
+            per = f"; against each baseline alone: {', '.join(each)}" if each else ""
             add("the smaller the structure, the larger the DSC gain of CWCD (negative rank correlation)", "journal Fig. 8",
                 _verdict(bool(rho < 0)), bool(rho < 0 and p < alpha),
-                f"Spearman rho(volume, mean gain over {len(gains)} baselines) = {rho:.2f}, p = {p:.3g}, {int(ok.sum())} structures{left}")
+                f"Spearman rho(volume, {'mean gain over ' + str(len(gains)) + ' baselines' if len(gains) > 1 else 'gain over ' + next(iter(gains))}) = {rho:.2f}, p = {p:.3g}, {int(ok.sum())} structures"
+                f"{left}{per}", bool(rho > 0 and p < alpha))
     if quick:
         for c in claims:
             c["verdict"] = "n/a (quick run)"
-            c["significant"] = None
+            c["significant"] = c["reversed"] = None
     return claims
+
+
+def _significance(claim: Mapping[str, Any]) -> str:
+    """The *Significant* cell of a claim: yes, no, reversed (p < 0.05 against the claim) or –."""
+    if claim.get("reversed"):
+        return "reversed"
+    return "–" if claim["significant"] is None else ("yes" if claim["significant"] else "no")
+
+
+def _claims_summary(claims: Sequence[Mapping[str, Any]]) -> str:
+    """One line: how many claims agree (and significantly), which were significantly reversed, which
+    did not hold and how many could not be evaluated."""
+    evaluable = [c for c in claims if c["verdict"] in ("yes", "no")]
+    agree = [c for c in evaluable if c["verdict"] == "yes"]
+    text = (f"Agrees: {len(agree)} of {len(evaluable)} evaluable claims, {sum(1 for c in agree if c['significant'])} of them "
+            "significant. Did not hold: " + ("; ".join(f"{c['claim']} ({c['budget']}{', significantly reversed' if c.get('reversed') else ''})"
+                                                      for c in evaluable if c["verdict"] == "no") or "none") + ".")
+    na = len(claims) - len(evaluable)
+    if na:
+        text += f" Not evaluable: {na} (the evidence column says why)."
+    return text
 
 
 def _display_source(source: str) -> str:
@@ -602,13 +703,13 @@ def _part_markdown(title: str, output_dir: Path, rel: str, figures: bool) -> lis
         "- selected budget: " + (
             f"lr from {sel['lr_grid']} and epochs from {sel['epoch_grid']} by the mean DSC of {sel['val_cases']} validation cases drawn from "
             f"the training cases (seed {sel['seed']}){', trained with the same augmentation' if s.get('augmentation') else ''}; "
-            "the test cases are never used for it." if sel.get("enabled") else "not run."),
+            "the test cases are never used for it" + _edge_text(sel) + "." if sel.get("enabled") else "not run."),
         "- evaluation: full-volume argmax; MONAI DSC, HD95 and symmetric ASSD (mm of the resampled grid). Detection rate = share "
         "of present structures the prediction overlaps; HD95/ASSD are averaged over detected structures only.",
         "- statistics: mean ± sample std over seeds; two-sided paired Wilcoxon over test cases (each case: DSC averaged over "
         "structures and seeds), the number of units is given; a row with mean DSC < "
         f"{s.get('collapse_dsc', 0.3)} and at least half of its structures below 0.05 is flagged collapsed and left out of "
-        "the gain averages and the Fig. 8 analogue.",
+        "the gain averages, the Fig. 8 analogue and the mean difference over networks.",
         f"- compute: {s['compute_seconds'] / 60:.1f} min on {s['device']} with {s['torch_threads']} torch thread{'' if s['torch_threads'] == 1 else 's'} "
         f"(selection {s['part_seconds']['selection'] / 60:.1f} min, matched {s['part_seconds']['matched'] / 60:.1f} min, "
         f"selected {s['part_seconds']['selected'] / 60:.1f} min, loading {s['load_seconds']:.0f} s)"
@@ -618,16 +719,25 @@ def _part_markdown(title: str, output_dir: Path, rel: str, figures: bool) -> lis
     ]
     if figures:
         lines += [f"![DSC gain vs volume]({rel}/dsc_gain_vs_volume.png)", "", f"![per-class DSC]({rel}/per_class_dsc.png)", ""]
-    lines += ["#### Claims on this data", "", "| Claim | Source | Budget | Agrees | Significant (p < 0.05) | Evidence |",
+    lines += ["#### Claims on this data", "", "| Claim | Source | Budget | Agrees | Significant (p < 0.05) or reversed | Evidence |",
               "|---|---|---|---|---|---|"]
     claims = _run_claims(doc["claims"])
     for c in claims:
-        sig = "–" if c["significant"] is None else ("yes" if c["significant"] else "no")
-        lines.append(f"| {c['claim']} | {c['source']} | {c['budget']} | {c['verdict']} | {sig} | {c['evidence']} |")
-    agree = [c for c in claims if c["verdict"] == "yes"]
-    lines += ["", f"Agrees: {len(agree)} of {len(claims)} claims, {sum(1 for c in agree if c['significant'])} of them "
-              "significant. Did not hold: " + ("; ".join(f"{c['claim']} ({c['budget']})" for c in claims if c["verdict"] == "no") or "none") + ".", ""]
+        lines.append(f"| {c['claim']} | {c['source']} | {c['budget']} | {c['verdict']} | {_significance(c)} | {c['evidence']} |")
+    lines += ["", _claims_summary(claims), ""]
     return lines
+
+
+def _edge_text(selection: Mapping[str, Any]) -> str:
+    """How many rows chose the longest training on offer: a selection at the grid's edge shows that
+    longer training still helped on validation, not that training converged."""
+    chosen = [c.get("epochs") for c in selection.get("chosen", {}).values()]
+    grid = selection.get("epoch_grid") or []
+    if not chosen or len(grid) < 2:
+        return ""
+    edge = sum(1 for e in chosen if e == max(grid))
+    return (f"; {edge} of {len(chosen)} rows chose the longest training on offer ({max(grid)} epochs)"
+            + (", so for them the selected budget shows that longer training still helped, not that training converged" if edge else ""))
 
 
 def _wall_text(rec: Mapping[str, Any] | None) -> str:
@@ -692,13 +802,15 @@ def write_results_doc(
         lines += [n, ""]
     lines += ["## Summary of claims (every part)", "",
               "Each part's own section gives the tables behind a verdict. *Agrees*: the measured direction is the papers' "
-              "(or, for the reviewers' questions, CWCD's); *significant*: paired Wilcoxon over test units p < 0.05 "
-              "(\u2013 where no paired test applies or there are too few units).", "",
+              "(or, for the reviewers' questions, CWCD's), n/a when there is nothing to compare (both rows collapsed); "
+              "*significant*: paired Wilcoxon over test units p < 0.05 in the claimed direction, *reversed*: p < 0.05 in "
+              "the other direction (\u2013 where no paired test applies). Each p-value is that of its own claim; no "
+              "correction for multiple comparisons is applied, so among this many claims a few p < 0.05 are expected by "
+              "chance alone.", "",
               "| Part | Claim | Source | Budget | Agrees | Significant | Evidence |", "|---|---|---|---|---|---|---|"]
     for title, d in parts.items():
         for c in _run_claims(json.loads((Path(d) / "comparison.json").read_text())["claims"]):
-            sig = "–" if c["significant"] is None else ("yes" if c["significant"] else "no")
-            lines.append(f"| {title} | {c['claim']} | {c['source']} | {c['budget']} | {c['verdict']} | {sig} | {c['evidence']} |")
+            lines.append(f"| {title} | {c['claim']} | {c['source']} | {c['budget']} | {c['verdict']} | {_significance(c)} | {c['evidence']} |")
     lines.append("")
     for i, (title, d) in enumerate(parts.items()):
         lines += _part_markdown(title, Path(d), rel, figures=i == 0)

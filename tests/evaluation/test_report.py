@@ -8,7 +8,14 @@ import numpy as np
 import pytest
 from scipy.stats import wilcoxon
 
-from monai_cwcd.evaluation.report import comparison_markdown, paired_wilcoxon, plot_contour_settings, results_markdown, write_report
+from monai_cwcd.evaluation.report import (
+    comparison_markdown,
+    paired_wilcoxon,
+    plot_contour_settings,
+    results_markdown,
+    write_report,
+    write_results_doc,
+)
 
 matplotlib.use("Agg")
 CONFIGS = ("CE", "GDL", "Dice+CE", "CWCD", "Dice+CE [segresnet]", "CWCD [segresnet]")
@@ -75,6 +82,7 @@ def test_report_statistics_detection_collapse_and_networks(tmp_path):
     claims = {c["claim"]: c for c in doc["claims"]}
     fig8 = next(c for c in doc["claims"] if c["source"] == "journal Fig. 8")
     assert "over 2 baselines" in fig8["evidence"] and "collapsed rows left out: GDL" in fig8["evidence"]
+    assert "; against each baseline alone: CE -" in fig8["evidence"] and ", Dice+CE " in fig8["evidence"]  # each one's own rho
     assert fig8["verdict"] == "yes"
     assert "GDL collapsed" in claims["CWCD mean DSC > GDL"]["evidence"]
     # 6 cases, all in CWCD's favour: the smallest two-sided exact p, 2 / 2^6
@@ -88,8 +96,10 @@ def test_report_statistics_detection_collapse_and_networks(tmp_path):
     assert float(seg["delta_dsc"]) == pytest.approx(float(seg["dsc_cwcd"]) - float(seg["dsc_dice_ce"]), rel=1e-5)
     x, y = arr["CWCD [segresnet]"].mean((0, 2)), arr["Dice+CE [segresnet]"].mean((0, 2))
     assert float(seg["wilcoxon_p"]) == pytest.approx(wilcoxon(x, y).pvalue, rel=1e-4)
-    mi = claims["CWCD improves DSC over each network's Dice+CE (model independence)"]
+    mi = claims["CWCD improves the mean DSC over networks (model independence)"]
     assert mi["verdict"] == "yes" and "over 2 networks (2 improved)" in mi["evidence"]
+    every = claims["CWCD improves DSC on every network (all nine of Table V improved)"]
+    assert every["verdict"] == "yes" and every["reversed"] is False and "2 of 2 networks improved" in every["evidence"]
     # the Markdown is rendered from the CSV on disk: change the CSV, the table follows
     md = (tmp_path / "results.md").read_text()
     assert md == comparison_markdown(tmp_path) and results_markdown(tmp_path) in md and "Mean ΔDSC over 2 networks" in md
@@ -144,6 +154,110 @@ def test_pdanet_claim_is_paired_against_the_unet_row(tmp_path):
     p = wilcoxon(arr["CWCD [pdanet]"].mean((0, 2)), arr["CWCD"].mean((0, 2))).pvalue
     assert claim["verdict"] == "yes" and claim["significant"] is True
     assert f"Wilcoxon p = {p:.3g} over 7 cases" in claim["evidence"]
+
+
+def _rows(configs, dice, cases=7, structs=STRUCTS, label=lambda k, t: 100.0, seeds=(0, 1)):
+    """Per-case rows with ``dice(config, seed, case, structure) -> (dsc, predicted voxels)``."""
+    rows = []
+    for c in configs:
+        for s in seeds:
+            for k in range(cases):
+                for t, _ in structs:
+                    d, pred = dice(c, s, k, t)
+                    rows.append(["matched", c, s, f"case{k}", t, d, 2.0, 1.0, label(k, t), pred])
+    return rows
+
+
+def _write(tmp_path, configs, rows, **extra):
+    nets = list(dict.fromkeys(n.split("[")[1].rstrip("]") if "[" in n else "unet" for n in configs))
+    settings = dict(_settings(), networks={n: {} for n in nets}, **extra)
+    settings["configs"] = [{"name": n, "loss": n.split(" [")[0], "network": n.split("[")[1].rstrip("]") if "[" in n else "unet",
+                            "kernel_size": 3, "iterations": 1, "loss_settings": {}, "parameters": 10} for n in configs]
+    runs = [{"config": c, "seed": s, "final_loss": 0.1, "seconds": 2.0} for c in configs for s in (0, 1)]
+    return write_report(tmp_path, rows, runs, settings, {"big": 0.2, "mid": 0.02, "small": 0.002})
+
+
+def test_hallucinated_structures_score_zero_and_the_present_only_dsc_sets_them_apart(tmp_path):
+    """A structure absent from a test reference scores DSC 0 when a row predicts it and is skipped
+    when it does not: the main DSC then favours the row that hallucinates less, and the DSC over
+    present structures (with its own paired test) and the hallucinated count show where a lead comes from."""
+    configs = ("Dice+CE", "CWCD")
+    absent = {(k, "small") for k in range(6)}  # 6 of the 7 cases
+
+    def dice(c, s, k, t):
+        if (k, t) in absent:  # Dice+CE predicts the absent structure (DSC 0), CWCD does not (NaN: skipped)
+            return (0.0, 50.0) if c == "Dice+CE" else (float("nan"), 0.0)
+        return 0.6 + 0.03 * k + 0.01 * s, 100.0
+
+    rows = _rows(configs, dice, label=lambda k, t: 0.0 if (k, t) in absent else 100.0)
+    doc = _write(tmp_path, configs, rows)
+    res = {r["config"]: r for r in csv.DictReader(open(tmp_path / "results.csv"))}
+    base, cw = res["Dice+CE"], res["CWCD"]
+    assert float(base["dsc_mean"]) < float(cw["dsc_mean"])  # the hallucinated zeros pull Dice+CE down
+    assert float(base["dsc_present_mean"]) == pytest.approx(float(cw["dsc_present_mean"]))  # identical where present
+    assert (base["false_positives"], base["absent_structures"], cw["false_positives"]) == ("12", "12", "0")
+    assert float(base["wilcoxon_p"]) < 0.05 and float(base["wilcoxon_p_present"]) == 1.0
+    claim = next(c for c in doc["claims"] if c["claim"] == "CWCD mean DSC > Dice+CE")
+    assert claim["verdict"] == "yes" and claim["significant"] is True
+    assert "over present structures only" in claim["evidence"] and "(p = 1)" in claim["evidence"]
+    assert "hallucinated structures 0 vs 12 of 12 absent" in claim["evidence"]
+    assert "| 12/12 |" in results_markdown(tmp_path)
+
+
+def test_network_mean_leaves_out_collapsed_rows_and_a_significant_loss_is_reversed(tmp_path):
+    """The mean difference over networks leaves out a network whose Dice+CE or CWCD row collapsed;
+    a network where CWCD is worse on every case makes "every network improves" significantly reversed."""
+    configs = ("Dice+CE", "CWCD", "Dice+CE [segresnet]", "CWCD [segresnet]", "Dice+CE [attentionunet]", "CWCD [attentionunet]")
+
+    def dice(c, s, k, t):
+        if c == "Dice+CE [attentionunet]":  # collapsed: only the small structure, weakly
+            return (0.2 if t == "small" else 0.0), 100.0
+        shift = {"CWCD": 0.05, "CWCD [segresnet]": -0.05, "CWCD [attentionunet]": 0.02}.get(c, 0.0)
+        return 0.6 + shift + 0.02 * k + 0.001 * s, 100.0
+
+    doc = _write(tmp_path, configs, _rows(configs, dice))
+    nets = {n["network"]: n for n in csv.DictReader(open(tmp_path / "networks.csv"))}
+    assert nets["attentionunet"]["collapsed"] == "Dice+CE" and nets["unet"]["collapsed"] == ""
+    claims = {c["claim"]: c for c in doc["claims"]}
+    mean = claims["CWCD improves the mean DSC over networks (model independence)"]
+    # (0.05 - 0.05) / 2 = 0: the collapsed network's +0.4 or so is not in the mean
+    assert "over 2 networks (1 improved), Wilcoxon" in mean["evidence"]
+    assert mean["evidence"].endswith("; left out, a row collapsed: attentionunet (Dice+CE)")
+    every = claims["CWCD improves DSC on every network (all nine of Table V improved)"]
+    assert every["verdict"] == "no" and every["reversed"] is True and every["significant"] is False
+    assert "against: segresnet (-0.050, p = 0.016)" in every["evidence"] and "favour: unet (+0.050" in every["evidence"]
+    md = (tmp_path / "results.md").read_text()
+    assert "Mean ΔDSC over 2 networks" in md and "left out because a row collapsed: attentionunet." in md
+    assert "| matched | no | reversed |" in md
+    assert "significantly reversed" in md  # the summary line under the claims
+
+
+def test_two_collapsed_rows_are_not_evaluable_and_paired_claims_get_their_test(tmp_path):
+    """Two collapsed rows compare nothing (n/a, not 'did not hold'); CWCE vs CE and SDL vs Dice,
+    rows that are not each other's reference, are paired by case; the Fig. 8 analogue lists each
+    baseline's own correlation; the selected-budget bullet says how many rows chose the longest training."""
+    configs = ("CE", "CWCE", "Dice", "SDL", "GDL", "CWCD")
+
+    def dice(c, s, k, t):
+        if c in ("GDL", "CWCD") and k < 7:
+            return 0.0, 0.0
+        gain = {"big": 0.0, "mid": 0.02, "small": 0.06}[t]
+        return 0.5 + (gain if c in ("CWCE", "SDL") else 0.0) + 0.03 * k - 0.01 * s, 100.0
+
+    sel = {"enabled": True, "lr_grid": [2e-3], "epoch_grid": [40, 80], "val_cases": 3, "seed": 0,
+           "chosen": {c: {"learning_rate": 2e-3, "epochs": 80 if c != "CE" else 40} for c in configs}}
+    doc = _write(tmp_path, configs, _rows(configs, dice), selection=sel)
+    claims = {c["claim"]: c for c in doc["claims"]}
+    gdl = claims["CWCD mean DSC > GDL"]
+    assert gdl["verdict"] == "n/a" and "both collapsed: not evaluable" in gdl["evidence"] and gdl["significant"] is None
+    cwce = claims["CWCE mean DSC > CE (contour weighting helps CE)"]
+    assert cwce["verdict"] == "yes" and cwce["significant"] is True and "Wilcoxon p = 0.0156 over 7 cases" in cwce["evidence"]
+    assert claims["SDL mean DSC > Dice (contour separation helps Dice)"]["significant"] is True
+    md = (tmp_path / "results.md").read_text()
+    assert "Not evaluable: " in md and "5 of 6 rows chose the longest training on offer (80 epochs)" in md
+    # the page (write_results_doc) renders the same cells
+    page = write_results_doc({"part": tmp_path}, tmp_path / "page.md", tmp_path / "figs").read_text()
+    assert "| part | CWCD mean DSC > GDL | journal Table IV | matched | n/a | – |" in page and "*reversed*" in page
 
 
 def test_paired_wilcoxon_units():
