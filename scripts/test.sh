@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The test command: sets up the environment with the test extra (pytest, pytest-xdist, jsonschema,
+# The test command: sets up the environment with the test extra (pytest, pytest-xdist,
 # mlflow), then runs the default (non-slow) test suite in two processes, one per core of the
 # 2-core reference machine (pytest-xdist; the tests of one file stay in one process, so a
 # module-level fixture is built once). Extra arguments go to pytest, e.g. `bash scripts/test.sh -m slow`

@@ -198,6 +198,29 @@ def test_every_documented_command_has_a_rule():
     assert not unknown, "documented commands with no rule in this test:\n" + "\n".join(unknown)
 
 
+def _shell_expanded_config(text: str) -> list[str]:
+    """Double-quoted shell words holding a MONAI config expression (``$monai...``, ``$torch...``,
+    ``$[...]``): bash expands ``$name`` inside double quotes, so the bundle gets a mangled value."""
+    return [m.group(0) for m in re.finditer(r'"[^"\n]*"', text) if re.search(r"\$(\[|[a-z_][a-z_0-9]*\.)", m.group(0))]
+
+
+def test_config_expressions_are_single_quoted_for_the_shell():
+    """A documented override such as ``--contour_width_mm '$monai_cwcd.data.load_contour_widths(@dataset_dir)'``
+    must be in single quotes: in double quotes bash replaces ``$monai_cwcd`` by nothing (a newcomer hit
+    this). Checked in every fenced shell command and every inline code span that is an option or a command."""
+    bad = []
+    for path in DOC_FILES:
+        text = path.read_text()
+        spans = [line for block in _blocks(path) for line in block]
+        spans += [s for s in re.findall(r"`([^`\n]+)`", text) if s.startswith(("--", *RUNNERS))]
+        bad += [f"{path.relative_to(REPO)}: {word}" for span in spans for word in _shell_expanded_config(span)]
+    assert not bad, "config expressions in double quotes (the shell expands their $):\n" + "\n".join(bad)
+    # the check itself: the form that broke, and the forms that are fine
+    assert _shell_expanded_config('--contour_width_mm "$monai_cwcd.data.load_contour_widths(@dataset_dir)"')
+    assert _shell_expanded_config('--x "$[1, 2]"') and not _shell_expanded_config('"$MONAI_CWCD_VENV/bin/python"')
+    assert not _shell_expanded_config("--loss '$monai.losses.DiceLoss()'")
+
+
 @pytest.mark.parametrize("doc", _doc_ids())
 def test_documented_commands_run(doc, tiny_datasets, tmp_path):
     sandbox = _sandbox(tmp_path)
