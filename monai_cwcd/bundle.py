@@ -48,6 +48,7 @@ __all__ = [
     "LinearDecayAfter",
     "linear_decay_after",
     "brats_regions_to_label",
+    "brats_nest_regions",
     "RUN_CONFIG",
     "save_run_config",
     "RunConfig",
@@ -190,8 +191,9 @@ def brats_regions_to_label(regions: torch.Tensor) -> torch.Tensor:
     (1, *spatial) with 1 = necrotic core (TC without ET), 2 = oedema (WT without TC), 4 = ET.
 
     The inverse of MONAI's ``ConvertToMultiChannelBasedOnBratsClasses`` for nested regions; an ET
-    voxel outside TC still becomes 4, a TC voxel outside WT still becomes 1. A ``MetaTensor`` keeps
-    its metadata.
+    voxel outside TC still becomes 4, a TC voxel outside WT still becomes 1, so the map's regions
+    are :func:`brats_nest_regions` of the input (what the bundle's validation scores). A
+    ``MetaTensor`` keeps its metadata.
 
     Example:
         >>> r = torch.zeros(3, 2, 2, 1); r[1] = 1; r[0, 0] = 1; r[2, 0, 0] = 1
@@ -209,6 +211,34 @@ def brats_regions_to_label(regions: torch.Tensor) -> torch.Tensor:
     out[wt] = 2
     out[tc] = 1
     out[et] = 4
+    return out
+
+
+def brats_nest_regions(regions: torch.Tensor) -> torch.Tensor:
+    """Binary BraTS regions (TC, WT, ET), shape (3, *spatial), made nested as the BraTS labels are:
+    TC := TC or ET, WT := WT or TC or ET, ET unchanged. These are exactly the regions of the label
+    map that :func:`brats_regions_to_label` writes, so Dice computed on them (the bundle's
+    validation and ``evaluate.json``) equals Dice computed from the written prediction files. A
+    trained model's regions are nearly nested already; an untrained one's ET channel may fire
+    outside WT, and without this the two evaluations disagree. A ``MetaTensor`` keeps its metadata.
+
+    Example:
+        >>> r = torch.zeros(3, 1, 2, 1); r[2, 0, 0] = 1  # ET alone
+        >>> brats_nest_regions(r)[:, 0, :, 0]
+        tensor([[1., 0.],
+                [1., 0.],
+                [1., 0.]])
+
+    Raises:
+        ValueError: when the first axis is not 3.
+    """
+    if regions.shape[0] != 3:
+        raise ValueError(f"expected BraTS regions (TC, WT, ET) of shape (3, *spatial), got {tuple(regions.shape)}.")
+    tc, wt, et = (regions[i : i + 1] > 0.5 for i in range(3))
+    tc = tc | et
+    wt = wt | tc
+    out = regions.clone() if regions.is_floating_point() else regions.clone().float()
+    out[0:1], out[1:2], out[2:3] = tc.to(out.dtype), wt.to(out.dtype), et.to(out.dtype)
     return out
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,7 +14,7 @@ from ignite.engine import Engine, Events
 from monai.losses import DiceCELoss
 from monai.metrics import DiceMetric
 
-from monai_cwcd.bundle import LinearDecayAfter, brats_regions_to_label, check_dataset_dir, linear_decay_after
+from monai_cwcd.bundle import LinearDecayAfter, brats_nest_regions, brats_regions_to_label, check_dataset_dir, linear_decay_after
 from monai_cwcd.handlers import AtomicCheckpointSaver, ContourHandoff, PerClassMeanDice, TrainingCurvePlotter
 from monai_cwcd.losses import CWCDLoss
 
@@ -178,6 +179,28 @@ def test_linear_decay_and_brats_labels(tmp_path):
     assert check_dataset_dir(str(tmp_path)) == str(tmp_path)
     with pytest.raises(FileNotFoundError, match="bundles/brats/demo.json"):
         check_dataset_dir(str(tmp_path / "missing"), "brats")
+
+
+def test_brats_scores_are_those_of_the_written_label_map():
+    """The BraTS validation/evaluate.json postprocessing nests the regions, so its Dice is the Dice of
+    the label map inference writes: for any (also non-nested) regions, nesting equals label map ->
+    MONAI's regions. An untrained model's ET firing outside WT made the two disagree (0.51 vs 0.02)."""
+    from monai.bundle import ConfigParser
+    from monai.transforms import ConvertToMultiChannelBasedOnBratsClasses
+
+    g = torch.Generator().manual_seed(0)
+    regions = (torch.rand(3, 6, 5, 4, generator=g) > 0.5).float()  # independent channels: not nested
+    back = ConvertToMultiChannelBasedOnBratsClasses()(brats_regions_to_label(regions)[0]).float()
+    assert torch.equal(brats_nest_regions(regions), back) and not torch.equal(regions, back)
+    assert torch.equal(brats_nest_regions(back), back)  # nested regions are left as they are
+    with pytest.raises(ValueError, match="TC, WT, ET"):
+        brats_nest_regions(torch.zeros(2, 3, 3))
+    # the bundle's validation postprocessing (also evaluate.json's) applies it to each prediction
+    parser = ConfigParser()
+    parser.read_config(str(Path(__file__).resolve().parents[2] / "bundles" / "brats" / "train.json"))
+    post = parser.get_parsed_content("validate#postprocessing")
+    logits = torch.where(regions > 0, 5.0, -5.0)
+    assert torch.equal(post({"pred": logits})["pred"], back)
 
 
 def _onehot(lab: torch.Tensor, n: int = 4) -> torch.Tensor:
