@@ -40,7 +40,14 @@ def demo_data(
 ) -> None:
     """Write a deterministic synthetic dataset in the real layout of ``dataset`` (amos, brats,
     pengwin). Without ``output_dir`` it goes to the demo cache (``$MONAI_CWCD_CACHE`` or
-    ``~/.cache/monai_cwcd``) and is reused when already there. Prints the dataset folder."""
+    ``~/.cache/monai_cwcd``) and is reused when already there. Prints the dataset folder.
+
+    Args:
+        dataset: ``amos``, ``brats`` or ``pengwin``.
+        output_dir: write here instead of the demo cache.
+        num_cases: number of cases (default: the demo's, 12 with ``output_dir``).
+        seed: random seed of the synthetic cases.
+        shape: image size in voxels, e.g. ``48,48,32`` (needs ``output_dir``)."""
     from monai_cwcd.data import ensure_demo_dataset, write_synthetic_dataset
 
     if output_dir is None:
@@ -75,7 +82,21 @@ def contours(
     derives one width per structure from the training labels (``fraction`` of its equivalent radius,
     clipped to ``[min_width_mm, max_width_mm]``, see ``monai_cwcd.data.adaptive_contour_widths``),
     writes them to ``<dataset_dir>/contour_widths.json`` and makes the maps with them (add
-    ``--overwrite`` to replace maps made with another setting)."""
+    ``--overwrite`` to replace maps made with another setting).
+
+    Args:
+        dataset: ``amos``, ``brats`` or ``pengwin`` (the layout of ``dataset_dir``).
+        dataset_dir: the dataset folder (with its ``dataset.json``).
+        kernel_size: erosion window of the contour (voxels).
+        iterations: erosion iterations (thicker contour).
+        edge_is_contour: treat the image edge as a boundary (the papers' convention at patch borders).
+        num_workers: cases processed in parallel.
+        overwrite: replace existing contour maps.
+        contour_width_mm: thickness in mm instead of ``kernel_size``/``iterations``.
+        adaptive: one width per structure from the training labels.
+        fraction: with ``adaptive``: the width as this fraction of a structure's equivalent radius.
+        min_width_mm: with ``adaptive``: the smallest width (default: the finest voxel spacing).
+        max_width_mm: with ``adaptive``: the largest width (default: 6 x ``min_width_mm``)."""
     if adaptive and contour_width_mm is not None:
         print("error: --adaptive computes the widths; do not also pass --contour_width_mm.", file=sys.stderr)
         sys.exit(2)
@@ -132,6 +153,7 @@ def evaluate(
     pattern: str | None = None,
     include_background: bool = False,
     regions: dict | None = None,
+    label_remap: str | None = None,
 ) -> None:
     """Per-case and per-class DSC, HD95 and ASSD of the predictions in ``pred_dir`` against the
     labels in ``label_dir`` (NIfTI or MHA), written to ``output_dir`` as ``per_case.csv``,
@@ -141,7 +163,21 @@ def evaluate(
     prediction is left out unnoticed). ``output_dir`` defaults to ``<pred_dir>_evaluation`` beside
     ``pred_dir`` (``runs/amos_demo/predictions`` -> ``runs/amos_demo/predictions_evaluation``).
     ``regions`` (e.g. BraTS ``{"TC": [1, 4], "WT": [1, 2, 4], "ET": [4]}``) scores unions of labels
-    instead of classes."""
+    instead of classes.
+
+    Args:
+        pred_dir: folder of predictions (NIfTI or MHA, searched recursively).
+        label_dir: folder of labels.
+        output_dir: where the outputs go (default ``<pred_dir>_evaluation``).
+        num_classes: classes including background (default: from the ``dataset.json`` beside the
+            labels, else the largest value + 1).
+        class_names: names of classes ``0..num_classes-1`` (default: that ``dataset.json``, else ``class_<i>``).
+        spacing_aware: HD95/ASSD in mm from the label header (default True); False: in voxels.
+        pattern: a glob selecting the files in both folders, e.g. ``'*.nii.gz'``.
+        include_background: also score class 0.
+        regions: score unions of labels, e.g. BraTS ``'{"TC": [1, 4], "WT": [1, 2, 4], "ET": [4]}'``.
+        label_remap: ``pengwin``: map raw PENGWIN labels (0-30) to the PENGWIN bundle's 15 classes
+            before scoring (its predictions hold those classes)."""
     import os
 
     from monai_cwcd.evaluation import evaluate_folders
@@ -158,6 +194,7 @@ def evaluate(
         pattern=pattern,
         include_background=include_background,
         regions=regions,
+        label_remap=label_remap,
     )
     _print_json({**{k: v for k, v in summary.items() if k != "per_case"}, "output_dir": str(output_dir)})
 

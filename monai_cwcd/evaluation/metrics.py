@@ -431,6 +431,7 @@ def evaluate_folders(
     pattern: str | None = None,
     include_background: bool = False,
     regions: Mapping[str, Sequence[int]] | None = None,
+    label_remap: str | None = None,
 ) -> dict[str, Any]:
     """Score a folder of predicted class-index maps against a folder of labels.
 
@@ -462,15 +463,26 @@ def evaluate_folders(
         include_background: also score class 0. Defaults to ``False``.
         regions: score label unions instead of classes, e.g. BraTS ``{"TC": [1, 4], "WT": [1, 2,
             4], "ET": [4]}``. Defaults to ``None``.
+        label_remap: map the labels (not the predictions) first: ``"pengwin"`` turns raw PENGWIN
+            fragment labels (0-30) into the 15 classes the PENGWIN bundle predicts
+            (:class:`~monai_cwcd.data.PengwinLabelRemap`). Defaults to ``None``.
 
     Returns:
         the summary dict also written to ``summary.json``.
 
     Raises:
         ValueError: empty or missing folder, a prediction without label, an unreadable file, a
-            prediction/label shape or spacing mismatch, a label value >= ``num_classes``; the
-            message names the file(s).
+            prediction/label shape or spacing mismatch, a label value >= ``num_classes``, an
+            unknown ``label_remap``; the message names the file(s).
     """
+    remaps = {"pengwin": "PengwinLabelRemap"}
+    if label_remap is not None and label_remap not in remaps:
+        raise ValueError(f"label_remap={label_remap!r} is not known; expected one of {sorted(remaps)} or None.")
+    remap = None
+    if label_remap is not None:
+        import monai_cwcd.data as data
+
+        remap = getattr(data, remaps[label_remap])()
     pairs, unpredicted = pair_cases(pred_dir, label_dir, pattern)
     preds = {case: p for case, (p, _) in pairs.items()}
     labels = {case: g for case, (_, g) in pairs.items()}
@@ -484,6 +496,8 @@ def evaluate_folders(
     for case in sorted(labels):
         p, p_sp = load_label_map(preds[case])
         g, g_sp = load_label_map(labels[case])
+        if remap is not None:
+            g = remap(g)
         if p.shape != g.shape:
             raise ValueError(
                 f"shape mismatch for case {case!r}: prediction {str(preds[case])!r} has {tuple(p.shape)},"
@@ -496,9 +510,12 @@ def evaluate_folders(
             )
         for arr, f in ((p, preds[case]), (g, labels[case])):
             if int(arr.min()) < 0 or (num_classes is not None and not regions and int(arr.max()) >= num_classes):
+                hint = ""
+                if f == labels[case] and remap is None and num_classes == 15 and int(arr.max()) <= 30:
+                    hint = " (raw PENGWIN labels 0-30? --label_remap pengwin maps them to the bundle's 15 classes)"
                 raise ValueError(
                     f"{str(f)!r} has label values in [{int(arr.min())}, {int(arr.max())}];"
-                    f" expected 0..{num_classes - 1 if num_classes else 'n'}."
+                    f" expected 0..{num_classes - 1 if num_classes else 'n'}{hint}."
                 )
         loaded[case] = (p, g, g_sp)
     if num_classes is None:
@@ -524,6 +541,7 @@ def evaluate_folders(
         "spacing_aware": bool(spacing_aware),
         "include_background": bool(include_background),
         "regions": {k: list(v) for k, v in regions.items()} if regions else None,
+        "label_remap": label_remap,
         "distance_unit": "mm (header spacing)" if spacing_aware else "voxels",
         "empty_rule": "both empty -> NaN (excluded from means); one empty -> DSC 0, HD95=ASSD=image diagonal",
     }

@@ -198,3 +198,26 @@ def test_per_class_chart_is_readable_at_normal_size(tmp_path, n):
     path = plot_per_class_bars({"structures": structures, "settings": {"distance_unit": "voxels"}}, tmp_path / "c.png")
     h, w = matplotlib.pyplot.imread(path).shape[:2]
     assert 1000 <= w <= 1800 and 300 <= h <= 1000 and w / h < 4.5, (w, h)
+
+
+def test_raw_pengwin_labels_are_remapped_on_request(tmp_path, capsys):
+    """PENGWIN predictions hold the bundle's 15 classes; the released labels hold fragments 0-30.
+    Without ``label_remap`` a raw label stops with one line naming the file and the way out; with
+    ``label_remap="pengwin"`` the labels are remapped (PengwinLabelRemap) and scored like the
+    prediction; an unknown remap is refused."""
+    raw = np.zeros((8, 8, 8), np.int16)
+    raw[1:4, 1:4, 1:4] = 11  # left hip fragment 1 -> class 5
+    raw[5:7, 5:7, 5:7] = 21  # right hip fragment 1 -> class 11
+    pred = np.where(raw == 11, 5, np.where(raw == 21, 11, 0)).astype(np.int16)
+    (tmp_path / "pred").mkdir()
+    (tmp_path / "lab").mkdir()
+    _write_mha(tmp_path / "pred" / "001_seg.mha", pred)
+    _write_mha(tmp_path / "lab" / "001.mha", raw)
+    with pytest.raises(ValueError, match=r"001.mha' has label values in \[0, 21\]; expected 0..14 \(raw PENGWIN labels 0-30\? "
+                                         r"--label_remap pengwin"):
+        evaluate_folders(tmp_path / "pred", tmp_path / "lab", tmp_path / "out", num_classes=15)
+    summary = evaluate_folders(tmp_path / "pred", tmp_path / "lab", tmp_path / "out", num_classes=15, label_remap="pengwin")
+    dice = {name: s["dice"]["mean"] for name, s in summary["structures"].items() if not math.isnan(s["dice"]["mean"])}
+    assert dice == {"class_5": 1.0, "class_11": 1.0} and summary["settings"]["label_remap"] == "pengwin"
+    with pytest.raises(ValueError, match="label_remap='amos' is not known"):
+        evaluate_folders(tmp_path / "pred", tmp_path / "lab", tmp_path / "out2", label_remap="amos")
