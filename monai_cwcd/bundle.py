@@ -370,12 +370,34 @@ def save_run_config(output_dir: str | os.PathLike, ckpt_dir: str | os.PathLike |
             _copy_bundle_files(
                 src, run, {"*": {"bundle_root": run.as_posix(), "run_dir": run.as_posix()}}, skip=("train.json",)
             )
+    _warn_if_retraining(run, Path(ckpt_dir) if ckpt_dir is not None else run, config)
     path = run / RUN_CONFIG
     _write_json(path, config)
     from monai_cwcd.errors import on_failure
 
     on_failure(lambda: _remove_unstarted_run(run, before))
     return str(path)
+
+
+#: outputs derived from a run's model by the later steps (inference, evaluation, export)
+_DERIVED = ("predictions", "predictions_evaluation", "evaluation", "export", "model.ts")
+
+
+def _warn_if_retraining(run: Path, ckpt_dir: Path, config: Mapping[str, Any]) -> None:
+    """Training from scratch (no ``--resume``) into a run folder that already holds this run's
+    checkpoints replaces them, as ``monai.bundle run`` always does; say so in one warning line,
+    naming the outputs of the previous model that stay behind."""
+    if config.get("resume") in (True, "true", "True"):
+        return
+    old = [ckpt_dir / f for f in ("model.pt", "model_last.pt") if (ckpt_dir / f).is_file()]
+    if not old:
+        return
+    stale = [name for name in _DERIVED if (run / name).exists()]
+    logging.getLogger("monai_cwcd.bundle").warning(
+        "run folder '%s' already holds a trained run (%s): training again from scratch replaces its checkpoints and "
+        "metrics%s; --resume true continues it instead, --output_dir <new folder> keeps it.",
+        run, old[0].name, f"; {', '.join(stale)} stay behind, made with the previous model" if stale else "",
+    )
 
 
 #: what :func:`save_run_config` writes into a run folder (plus TensorBoard's ``events.*`` files)

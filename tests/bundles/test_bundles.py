@@ -9,6 +9,7 @@ and from the run folder. A checkpoint that does not fit its config fails with on
 from __future__ import annotations
 
 import json
+import logging
 import os
 import re
 import shutil
@@ -327,3 +328,32 @@ def test_failed_run_removes_only_what_an_unstarted_run_wrote(tmp_path):
     started(reused)
     _remove_unstarted_run(reused, {"notes.txt"})
     assert sorted(p.name for p in reused.iterdir()) == ["notes.txt"]
+
+
+def test_training_again_into_a_trained_run_folder_warns(tmp_path, caplog):
+    """``monai.bundle run`` retrains from scratch into a folder that holds this run's checkpoints (as
+    MONAI does); save_run_config says so in one warning naming the outputs of the previous model that
+    stay behind, and says nothing for a new folder or with ``--resume true``."""
+    from monai.bundle import ConfigParser
+
+    import monai_cwcd.bundle  # noqa: F401  (the config expression's module)
+
+    def start(run, **over):
+        cfg = {"output_dir": str(run), "ckpt_dir": "@output_dir", "resume": False, "network_def": {"a": 1},
+               "go": "$monai_cwcd.bundle.save_run_config(@output_dir, @ckpt_dir)", **over}
+        ConfigParser(cfg, globals={"monai_cwcd": "monai_cwcd"}).get_parsed_content("go")
+
+    run = tmp_path / "run"
+    run.mkdir()
+    with caplog.at_level(logging.WARNING, logger="monai_cwcd.bundle"):
+        start(run)
+        assert not caplog.records  # nothing trained there yet
+        (run / "model_last.pt").write_bytes(b"x")
+        (run / "predictions").mkdir()
+        start(run, resume=True)
+        assert not caplog.records
+        start(run)
+    assert len(caplog.records) == 1
+    msg = caplog.records[0].getMessage()
+    assert f"run folder '{run}' already holds a trained run (model_last.pt)" in msg
+    assert "predictions stay behind, made with the previous model" in msg and "--resume true continues it" in msg
