@@ -122,9 +122,16 @@ def check_dataset_dir(dataset_dir: str | os.PathLike | None, bundle: str = "amos
     raise FileNotFoundError(
         f"dataset_dir '{dataset_dir}' does not exist. Pass {hint} on the command line:\n"
         f"  python -m monai.bundle run --config_file bundles/{bundle}/train.json --dataset_dir /path/to/data\n"
-        f"or run the CPU demo on synthetic data (written to ~/.cache/monai_cwcd, override with MONAI_CWCD_CACHE):\n"
+        f"or run the CPU demo on synthetic data (written to {_demo_cache()}; MONAI_CWCD_CACHE chooses another folder):\n"
         f"  python -m monai.bundle run --config_file \"['bundles/{bundle}/train.json','bundles/{bundle}/demo.json']\""
     )
+
+
+def _demo_cache() -> str:
+    """Where the demo datasets are written (``$MONAI_CWCD_CACHE`` or ``~/.cache/monai_cwcd``)."""
+    from monai_cwcd.data.synthetic import default_cache_root
+
+    return default_cache_root()
 
 
 class LinearDecayAfter:
@@ -555,7 +562,8 @@ class RunConfig:
         if not os.path.isfile(self.config_file):
             raise FileNotFoundError(
                 f"run_dir '{run_dir}' holds no {RUN_CONFIG}: pass the output_dir of a training run (it saves "
-                f"{RUN_CONFIG} when it starts), e.g. --run_dir runs/amos_demo."
+                f"{RUN_CONFIG} when it starts), e.g. --run_dir runs/amos_demo (the demos' run folders: runs/amos_demo, "
+                "runs/brats_demo, runs/pengwin_demo)."
             )
         self.parser = ConfigParser()
         self.parser.read_config(f=self.config_file)
