@@ -659,16 +659,15 @@ def dataset_test_images(dataset: str, dataset_dir: str | os.PathLike) -> list:
 
 
 def _brats_case_files(folder: str) -> list[str] | None:
+    """The 4 modality files of a BraTS case folder, or None for a folder that holds none of the case's
+    files (``<name>_{flair,t1,t1ce,t2,seg}.nii[.gz]``); a case folder missing a modality is an error."""
     from monai_cwcd.data import BRATS_MODALITIES
+    from monai_cwcd.data.brats import brats_case_files
 
     name = os.path.basename(os.path.normpath(folder))
-    files = []
-    for m in BRATS_MODALITIES:
-        found = [p for ext in (".nii.gz", ".nii") for p in [os.path.join(folder, f"{name}_{m}{ext}")] if os.path.isfile(p)]
-        if not found:
-            return None
-        files.append(found[0])
-    return files
+    if not any(os.path.isfile(os.path.join(folder, f"{name}_{m}{ext}")) for m in BRATS_MODALITIES + ("seg",) for ext in (".nii.gz", ".nii")):
+        return None
+    return list(brats_case_files(folder, label=False).values())
 
 
 def _is_image_file(path: str) -> bool:
@@ -677,22 +676,44 @@ def _is_image_file(path: str) -> bool:
     return os.path.isfile(path) and stem is not None and not name.startswith(".") and not stem.endswith("_contour")
 
 
-def image_datalist(images: str | os.PathLike | Sequence, dataset: str = "amos") -> list[dict]:
+def _case_name(path: str) -> str:
+    """Case id of an input image: its file name without extension and modality suffix (``_flair``, ...)."""
+    stem = _strip_suffix(os.path.basename(path)) or os.path.basename(path)
+    for m in _MODALITY_SUFFIXES:
+        if stem.endswith(m) and len(stem) > len(m):
+            return stem[: -len(m)]
+    return stem
+
+
+_BRATS_INPUT = "a BraTS case folder (BraTS2021_XXXXX/ with the flair, t1, t1ce and t2 .nii.gz files), a folder of case folders or a list of the 4 files"
+_IMAGE_INPUT = "an image file (.nii.gz, .nii, .mha, .mhd, .nrrd), a folder or a glob pattern"
+
+
+def image_datalist(images: str | os.PathLike | Sequence, dataset: str = "amos", validate: bool = True) -> list[dict]:
     """``[{"image": ...}, ...]`` for inference on any images: a folder, one file, a glob pattern or
     a list of them. Hidden files and contour maps (``*_contour.*``) are skipped.
 
     For BraTS an image is one case of 4 co-registered modalities: a case folder
     ``BraTS2021_XXXXX/`` holding ``BraTS2021_XXXXX_{flair,t1,t1ce,t2}.nii.gz`` (its ``_seg`` file, if
     any, is not read), a folder of such case folders (the BraTS validation release), or a list of
-    the 4 files.
+    the 4 files. A case folder that misses a modality is an error, not skipped.
+
+    With ``validate``, every case's headers are checked before anything is predicted
+    (:func:`monai_cwcd.data.datalist.check_case_images`): readable, complete, single-channel 3D
+    volumes, a BraTS case's 4 modalities on one grid.
 
     Args:
         images: folder(s), file(s) or glob pattern(s).
         dataset: ``"amos"``, ``"brats"`` or ``"pengwin"``. Defaults to ``"amos"``.
+        validate: check the headers of every case. Defaults to True.
 
     Raises:
-        FileNotFoundError: an entry matches no image, or nothing at all is found.
+        FileNotFoundError: an entry does not exist or matches no image, or nothing at all is found.
+        DatasetError: a BraTS case folder misses a modality; with ``validate``, a bad file (naming the
+            case, the file and, for a 4D or multi-channel image, its shape and what was expected).
     """
+    from monai_cwcd.data.datalist import check_case_images
+
     entries = [images] if isinstance(images, (str, os.PathLike)) else list(images)
     out: list[dict] = []
     for entry in entries:
@@ -700,6 +721,10 @@ def image_datalist(images: str | os.PathLike | Sequence, dataset: str = "amos") 
             out.append({"image": [os.fspath(p) for p in entry]})
             continue
         path = os.fspath(entry)
+        if not os.path.exists(path) and glob.escape(path) == path:  # neither a file, a folder nor a pattern
+            if dataset == "brats":
+                raise FileNotFoundError(f"'{path}' does not exist; expected {_BRATS_INPUT}.")
+            raise FileNotFoundError(f"'{path}' is not an image file: it does not exist; expected {_IMAGE_INPUT}.")
         if dataset == "brats":
             if os.path.isdir(path) and _brats_case_files(path):
                 cases = [path]  # one case folder
@@ -723,6 +748,10 @@ def image_datalist(images: str | os.PathLike | Sequence, dataset: str = "amos") 
         out.extend({"image": p} for p in found)
     if not out:
         raise FileNotFoundError("no image to predict: --images is empty.")
+    if validate:
+        for item in out:
+            first = item["image"][0] if isinstance(item["image"], list) else item["image"]
+            check_case_images(dataset, item["image"], _case_name(first))
     return out
 
 

@@ -30,6 +30,8 @@ __all__ = [
     "resolve_inside",
     "check_unique_ids",
     "image_info",
+    "check_volume",
+    "check_case",
     "check_pair",
     "atomic_output",
     "read_label",
@@ -293,25 +295,94 @@ def image_info(path: str | os.PathLike, case_id: str) -> tuple[tuple[int, ...], 
     return _itk_info(path, case_id)
 
 
-def check_pair(image: str, label: str, case_id: str, atol: float = 1e-3) -> None:
-    """Check that ``image`` and ``label`` are readable and complete and share spatial shape and affine.
+def check_volume(
+    path: str | os.PathLike, case_id: str, expected: str = "a single-channel 3D volume", what: str = "image"
+) -> tuple[tuple[int, ...], np.ndarray]:
+    """Check the header of one volume that must be 3D with one channel: readable, complete
+    (:func:`image_info`) and of shape ``(x, y, z)`` (a NIfTI ``(x, y, z, 1)`` is one channel too).
+
+    Example:
+        >>> check_volume("imagesTr/amos_0001.nii.gz", "amos_0001", "a single-channel 3D CT volume")  # doctest: +SKIP
+        ((24, 24, 16), array(...))
+
+    Args:
+        path: the file.
+        case_id: the case named in the error.
+        expected: what the file should hold, named in the error. Defaults to ``"a single-channel 3D volume"``.
+        what: the file's role named in the error (``"image"``, ``"label"``). Defaults to ``"image"``.
+
+    Returns:
+        the spatial shape and the voxel-to-world matrix.
 
     Raises:
-        DatasetError: naming the case, both files and the mismatching shapes or affines.
+        DatasetError: missing, unreadable or truncated file, or another shape (a 4D or multi-channel
+            file, a 2D image); the message names the case, the file, its shape and ``expected``.
     """
-    ishape, iaff = image_info(image, case_id)
-    lshape, laff = image_info(label, case_id)
-    nd = len(lshape)
-    if ishape[:nd] != lshape:
+    shape, affine = image_info(path, case_id)
+    path = os.fspath(path)
+    if not (len(shape) == 3 or (len(shape) == 4 and shape[3] == 1 and _suffix(path) in _NIFTI_SUFFIXES)):
         raise DatasetError(
-            f"case {case_id}: image {image} has shape {ishape}, label {label} has shape {lshape}; "
-            "their spatial shapes must match."
+            f"case {case_id}: {what} {path} has shape {shape}; expected {expected} (3 spatial axes, 1 channel)."
         )
-    if iaff.shape != laff.shape or not np.allclose(iaff, laff, atol=atol):
-        raise DatasetError(
-            f"case {case_id}: image {image} and label {label} have different affines "
-            f"(image:\n{np.round(iaff, 4)}\nlabel:\n{np.round(laff, 4)})."
-        )
+    return shape[:3], affine
+
+
+def check_case(
+    images: Sequence[str | os.PathLike],
+    case_id: str,
+    expected: str = "a single-channel 3D volume",
+    label: str | os.PathLike | None = None,
+    atol: float = 1e-3,
+) -> None:
+    """Check the headers of one case's files: every image (and the label) a readable, complete,
+    single-channel 3D volume (:func:`check_volume`), all on one grid: same spatial shape and affine
+    as the label, or, without a label (inference), as the first image.
+
+    Example:
+        >>> check_case([f"{c}_{m}.nii.gz" for m in ("flair", "t1", "t1ce", "t2")], c)  # doctest: +SKIP
+
+    Args:
+        images: the image files of the case (BraTS: its 4 modalities).
+        case_id: the case named in the error.
+        expected: what an image file should hold, named in the error. Defaults to ``"a single-channel 3D volume"``.
+        label: the label file. Defaults to None (no label).
+        atol: tolerance of the affine comparison. Defaults to 1e-3.
+
+    Raises:
+        DatasetError: see :func:`check_volume`; two files with different spatial shapes or affines
+            (naming the case, both files and their shapes or affines).
+    """
+    files = [("image", os.fspath(p), *check_volume(p, case_id, expected)) for p in images]
+    if label is not None:
+        reference = ("label", os.fspath(label), *check_volume(label, case_id, "a single-channel 3D label map", "label"))
+    elif files:
+        reference, files = files[0], files[1:]
+    else:
+        return
+    what_r, path_r, shape_r, aff_r = reference
+    for what, path, shape, aff in files:
+        if shape != shape_r:
+            raise DatasetError(
+                f"case {case_id}: {what} {path} has shape {shape}, {what_r} {path_r} has shape {shape_r}; "
+                "their spatial shapes must match."
+            )
+        if aff.shape != aff_r.shape or not np.allclose(aff, aff_r, atol=atol):
+            raise DatasetError(
+                f"case {case_id}: {what} {path} and {what_r} {path_r} have different affines "
+                f"({os.path.basename(path)}:\n{np.round(aff, 4)}\n{os.path.basename(path_r)}:\n{np.round(aff_r, 4)})."
+            )
+
+
+def check_pair(
+    image: str, label: str, case_id: str, atol: float = 1e-3, expected: str = "a single-channel 3D volume"
+) -> None:
+    """Check that ``image`` and ``label`` are readable, complete, single-channel 3D volumes that share
+    spatial shape and affine (:func:`check_case` of one image).
+
+    Raises:
+        DatasetError: naming the case, the file(s) and the bad shape or the mismatching shapes or affines.
+    """
+    check_case([image], case_id, expected, label=label, atol=atol)
 
 
 def read_label(path: str | os.PathLike) -> tuple[np.ndarray, object]:

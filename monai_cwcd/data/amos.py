@@ -52,6 +52,7 @@ AMOS_ABBREVIATIONS: dict[int, str] = {
 AMOS_LABEL_IDS: tuple[int, ...] = tuple(AMOS_LABELS)
 AMOS_SPLIT: tuple[int, int, int] = (180, 20, 21)
 AMOS_MAX_CT_ID = 500
+_EXPECTED_IMAGE = "a single-channel 3D CT volume"
 
 _ID_RE = re.compile(r"(\d+)$")
 
@@ -112,7 +113,7 @@ def amos_cases(dataset_dir: str | os.PathLike, validate: bool = False) -> list[d
         logger.info("AMOS: %d MRI case(s) (id > %d) excluded; %d CT case(s) kept.", excluded, AMOS_MAX_CT_ID, len(cases))
     if validate:
         for c in cases:
-            check_pair(c["image"], c["label"], c["case_id"])
+            check_pair(c["image"], c["label"], c["case_id"], expected=_EXPECTED_IMAGE)
     return sorted(cases, key=lambda c: c["case_id"])
 
 
@@ -145,5 +146,5 @@ def amos_datalist(
     out = [cases[i] for i in ids]
     if validate:
         for c in out:
-            check_pair(c["image"], c["label"], c["case_id"])
+            check_pair(c["image"], c["label"], c["case_id"], expected=_EXPECTED_IMAGE)
     return out

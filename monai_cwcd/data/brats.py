@@ -16,9 +16,19 @@ import glob
 import os
 from collections.abc import Sequence
 
-from monai_cwcd.data._utils import DatasetError, check_pair, check_unique_ids, split_cases
+from monai_cwcd.data._utils import DatasetError, check_case, check_unique_ids, split_cases
 
-__all__ = ["BRATS_LABELS", "BRATS_LABEL_IDS", "BRATS_REGIONS", "BRATS_MODALITIES", "BRATS_SPLIT", "brats_cases", "brats_datalist"]
+__all__ = [
+    "BRATS_LABELS",
+    "BRATS_LABEL_IDS",
+    "BRATS_REGIONS",
+    "BRATS_MODALITIES",
+    "BRATS_SPLIT",
+    "brats_case_files",
+    "check_brats_case",
+    "brats_cases",
+    "brats_datalist",
+]
 
 BRATS_LABELS: dict[int, str] = {
     0: "background",
@@ -32,6 +42,48 @@ BRATS_REGIONS: dict[str, tuple[int, ...]] = {"TC": (1, 4), "WT": (1, 2, 4), "ET"
 BRATS_MODALITIES: tuple[str, ...] = ("flair", "t1", "t1ce", "t2")
 BRATS_SPLIT: tuple[int, int, int] = (800, 200, 251)
 _PREFIX = "BraTS2021_"
+_EXPECTED_IMAGE = "a single-channel 3D MRI volume, one file per modality"
+
+
+def brats_case_files(folder: str | os.PathLike, label: bool = True) -> dict[str, str]:
+    """The files of one BraTS case folder ``<folder>/<name>_{flair,t1,t1ce,t2,seg}.nii.gz`` (or
+    ``.nii``), ``<name>`` being the folder's name, by modality (and ``"seg"``).
+
+    Args:
+        folder: the case folder, e.g. ``BraTS2021_00000/``.
+        label: require the label ``<name>_seg.nii.gz`` too. Defaults to True.
+
+    Raises:
+        DatasetError: a missing file, naming the case, the modality (or label) and the path.
+    """
+    folder = os.fspath(folder)
+    case_id = os.path.basename(os.path.normpath(folder))
+    files = {}
+    for m in BRATS_MODALITIES + (("seg",) if label else ()):
+        path = os.path.join(folder, f"{case_id}_{m}.nii.gz")
+        if not os.path.isfile(path) and os.path.isfile(path[: -len(".gz")]):
+            path = path[: -len(".gz")]
+        if not os.path.isfile(path):
+            what = "label" if m == "seg" else f"modality {m!r}"
+            raise DatasetError(f"case {case_id}: {what} file {path} is missing.")
+        files[m] = path
+    return files
+
+
+def check_brats_case(images: Sequence[str | os.PathLike], case_id: str, label: str | os.PathLike | None = None) -> None:
+    """Check the headers of one BraTS case: its 4 modality files (flair, t1, t1ce, t2) and its label,
+    if given, are readable, complete, single-channel 3D volumes on one grid (same spatial shape and
+    affine).
+
+    Raises:
+        DatasetError: not 4 modality files, or see :func:`monai_cwcd.data._utils.check_case`.
+    """
+    if isinstance(images, (str, os.PathLike)) or len(images) != len(BRATS_MODALITIES):
+        raise DatasetError(
+            f"case {case_id}: expected the {len(BRATS_MODALITIES)} modality files {', '.join(BRATS_MODALITIES)} "
+            f"of a BraTS case, got {images!r}."
+        )
+    check_case(images, case_id, _EXPECTED_IMAGE, label=label)
 
 
 def brats_cases(dataset_dir: str | os.PathLike, validate: bool = False) -> list[dict]:
@@ -61,26 +113,12 @@ def brats_cases(dataset_dir: str | os.PathLike, validate: bool = False) -> list[
     check_unique_ids([(os.path.basename(p), p) for p in folders], "BraTS")
     cases = []
     for folder in folders:
-        case_id = os.path.basename(folder)
-        files = {m: os.path.join(folder, f"{case_id}_{m}.nii.gz") for m in BRATS_MODALITIES + ("seg",)}
-        for m, path in files.items():
-            if not os.path.isfile(path):
-                alt = path[: -len(".gz")]
-                if os.path.isfile(alt):
-                    files[m] = alt
-                    continue
-                what = "label" if m == "seg" else f"modality {m!r}"
-                raise DatasetError(f"case {case_id}: {what} file {path} is missing.")
-        cases.append({"image": [files[m] for m in BRATS_MODALITIES], "label": files["seg"], "case_id": case_id})
+        files = brats_case_files(folder)
+        cases.append({"image": [files[m] for m in BRATS_MODALITIES], "label": files["seg"], "case_id": os.path.basename(folder)})
     if validate:
         for c in cases:
-            _check_case(c)
+            check_brats_case(c["image"], c["case_id"], c["label"])
     return cases
-
-
-def _check_case(case: dict) -> None:
-    for image in case["image"]:
-        check_pair(image, case["label"], case["case_id"])
 
 
 def brats_datalist(
@@ -115,5 +153,5 @@ def brats_datalist(
     out = [cases[i] for i in ids]
     if validate:
         for c in out:
-            _check_case(c)
+            check_brats_case(c["image"], c["case_id"], c["label"])
     return out

@@ -5,11 +5,14 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Sequence
 
+from monai_cwcd.data._utils import check_volume
+from monai_cwcd.data.amos import _EXPECTED_IMAGE as _AMOS_IMAGE
 from monai_cwcd.data.amos import AMOS_LABEL_IDS, amos_cases, amos_datalist
-from monai_cwcd.data.brats import BRATS_LABEL_IDS, brats_cases, brats_datalist
+from monai_cwcd.data.brats import BRATS_LABEL_IDS, brats_cases, brats_datalist, check_brats_case
+from monai_cwcd.data.pengwin import _EXPECTED_IMAGE as _PENGWIN_IMAGE
 from monai_cwcd.data.pengwin import PENGWIN_RAW_LABEL_IDS, pengwin_cases, pengwin_datalist
 
-__all__ = ["DATASETS", "DATASET_LABEL_IDS", "load_datalist", "dataset_cases"]
+__all__ = ["DATASETS", "DATASET_LABEL_IDS", "load_datalist", "dataset_cases", "check_case_images"]
 
 DATASETS: tuple[str, ...] = ("amos", "brats", "pengwin")
 DATASET_LABEL_IDS: dict[str, tuple[int, ...]] = {
@@ -21,6 +24,7 @@ DATASET_LABEL_IDS: dict[str, tuple[int, ...]] = {
 
 _DATALISTS: dict[str, Callable[..., list[dict]]] = {"amos": amos_datalist, "brats": brats_datalist, "pengwin": pengwin_datalist}
 _CASES: dict[str, Callable[..., list[dict]]] = {"amos": amos_cases, "brats": brats_cases, "pengwin": pengwin_cases}
+_EXPECTED_IMAGE = {"amos": _AMOS_IMAGE, "pengwin": _PENGWIN_IMAGE}
 
 
 def _check_name(dataset: str) -> str:
@@ -66,3 +70,29 @@ def dataset_cases(dataset: str, dataset_dir: str | os.PathLike, validate: bool =
         validate: check every file header. Defaults to False.
     """
     return _CASES[_check_name(dataset)](dataset_dir, validate=validate)
+
+
+def check_case_images(dataset: str, image: str | os.PathLike | Sequence[str | os.PathLike], case_id: str) -> None:
+    """Check the headers of the image(s) of one case to predict (no label): AMOS and PENGWIN one
+    single-channel 3D CT volume, BraTS the 4 modality files (flair, t1, t1ce, t2), each a
+    single-channel 3D volume, all on one grid. The training datalists run the same checks with the
+    label (``validate=True``).
+
+    Example:
+        >>> check_case_images("amos", "imagesTs/amos_0400.nii.gz", "amos_0400")  # doctest: +SKIP
+
+    Args:
+        dataset: dataset name (case-insensitive).
+        image: the image file (BraTS: the list of the 4 modality files).
+        case_id: the case named in the error.
+
+    Raises:
+        ValueError: unknown dataset.
+        DatasetError: a missing, unreadable or truncated file, a 4D or multi-channel image, BraTS
+            modalities of different shapes or affines (naming the case, the file(s) and the shapes).
+    """
+    name = _check_name(dataset)
+    if name == "brats":
+        check_brats_case(image, case_id)
+    else:
+        check_volume(image, case_id, _EXPECTED_IMAGE[name])

@@ -50,6 +50,7 @@ PENGWIN_KEPT_FRAGMENTS: tuple[int, ...] = (4, 6, 4)
 """Fragments kept per bone (paper ``000`` Sec. II-D3); raw label ``10 * bone + f`` is fragment ``f``."""
 PENGWIN_RAW_LABEL_IDS: tuple[int, ...] = tuple(range(31))
 PENGWIN_SPLIT: tuple[int, int, int] = (70, 10, 20)
+_EXPECTED_IMAGE = "a single-channel 3D CT volume"
 
 
 def _remap_table() -> np.ndarray:
@@ -188,7 +189,7 @@ def pengwin_cases(dataset_dir: str | os.PathLike, validate: bool = False) -> lis
         cases.append({"image": image, "label": label_of[case_id], "case_id": case_id})
     if validate:
         for c in cases:
-            check_pair(c["image"], c["label"], c["case_id"])
+            check_pair(c["image"], c["label"], c["case_id"], expected=_EXPECTED_IMAGE)
     return cases
 
 
@@ -218,5 +219,5 @@ def pengwin_datalist(
     out = [cases[i] for i in ids]
     if validate:
         for c in out:
-            check_pair(c["image"], c["label"], c["case_id"])
+            check_pair(c["image"], c["label"], c["case_id"], expected=_EXPECTED_IMAGE)
     return out

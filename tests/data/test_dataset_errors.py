@@ -13,6 +13,7 @@ import numpy as np
 import pytest
 
 from monai_cwcd.data import DatasetError, amos_datalist, brats_cases, brats_datalist, load_datalist, pengwin_datalist
+from monai_cwcd.bundle import image_datalist
 from monai_cwcd.data._utils import write_mha
 
 
@@ -230,3 +231,99 @@ def test_validate_false_skips_header_checks(dataset_copy):
     root = dataset_copy("amos")
     _truncate(root / "imagesTr/amos_0002.nii.gz")
     assert len(amos_datalist(root, "train", validate=False)) + len(amos_datalist(root, "val", validate=False)) >= 2
+
+
+# ------------------------------------------------------------------ one channel, 3D; the inference inputs
+
+
+def _two_channels(path, vector=False):
+    """Rewrite ``path`` with 2 channels: NIfTI (x, y, z, 2); MHA a 4th axis, or ITK vector pixels."""
+    path = str(path)
+    if path.endswith(".nii.gz"):
+        img = nib.load(path)
+        arr = np.asarray(img.dataobj)
+        nib.save(nib.Nifti1Image(np.stack([arr, arr], -1), img.affine), path)
+        return
+    import itk
+
+    img = itk.imread(path)
+    arr = itk.array_from_image(img).astype(np.float32)  # (z, y, x)
+    if vector:
+        out = itk.image_from_array(np.ascontiguousarray(np.stack([arr, arr], -1)), is_vector=True)
+        out.SetSpacing(img.GetSpacing()), out.SetOrigin(img.GetOrigin()), out.SetDirection(img.GetDirection())
+    else:
+        out = itk.image_from_array(np.ascontiguousarray(np.stack([arr, arr], 0)))
+        direction = np.eye(4)
+        direction[:3, :3] = itk.array_from_matrix(img.GetDirection())
+        out.SetSpacing(list(img.GetSpacing()) + [1.0]), out.SetOrigin(list(img.GetOrigin()) + [0.0])
+        out.SetDirection(itk.matrix_from_array(direction))
+    itk.imwrite(out, path, compression=True)
+
+
+@pytest.mark.parametrize("dataset,rel,case,modality,vector", [
+    ("amos", "imagesTr/amos_0002.nii.gz", "amos_0002", "CT", False),
+    ("brats", "BraTS2021_00003/BraTS2021_00003_t2.nii.gz", "BraTS2021_00003", "MRI", False),
+    ("pengwin", "PENGWIN_CT_train_images_part1/002.mha", "002", "CT", False),
+    ("pengwin", "PENGWIN_CT_train_images_part1/002.mha", "002", "CT", True),
+])
+def test_multichannel_image(dataset_copy, dataset, rel, case, modality, vector):
+    """A 2-channel image (a 4D NIfTI or MHA, ITK vector pixels) is refused by the header check, in
+    training and at inference, naming the case, the file, its shape and what is expected (it used to
+    fail in the middle of training or inference with numpy's, a collate or a convolution error)."""
+    root = dataset_copy(dataset)
+    _two_channels(root / rel, vector)
+    pattern = (rf"^case {case}: image {re.escape(str(root / rel))} has shape \(24, 24, 16, 2\); "
+               rf"expected a single-channel 3D {modality} volume.* \(3 spatial axes, 1 channel\)\.$")
+    with pytest.raises(DatasetError, match=pattern):
+        _all_splits(dataset, root)
+    with pytest.raises(DatasetError, match=pattern):
+        image_datalist(root / os.path.dirname(rel) if dataset == "brats" else root / rel, dataset)
+
+
+def test_nifti_with_one_trailing_channel_is_accepted(dataset_copy):
+    root = dataset_copy("amos")
+    img = nib.load(root / "imagesTr/amos_0002.nii.gz")
+    nib.save(nib.Nifti1Image(np.asarray(img.dataobj)[..., None], img.affine), root / "imagesTr/amos_0002.nii.gz")
+    _all_splits("amos", root)
+    assert image_datalist(root / "imagesTr/amos_0002.nii.gz") == [{"image": str(root / "imagesTr/amos_0002.nii.gz")}]
+
+
+def test_brats_inference_modalities_on_one_grid(dataset_copy):
+    """At inference (no label) a case's modalities are compared with its flair, as training compares
+    them with the label (it used to fail in MONAI's ConcatItemsd: 'spatial_shape of all images ...')."""
+    root = dataset_copy("brats")
+    case = root / "BraTS2021_00002"
+    t1 = case / "BraTS2021_00002_t1.nii.gz"
+    img = nib.load(t1)
+    arr = np.asarray(img.dataobj)
+    nib.save(nib.Nifti1Image(arr[:, :, :-2], img.affine), t1)
+    pattern = (rf"^case BraTS2021_00002: image {re.escape(str(t1))} has shape \(24, 24, 14\), image "
+               rf"{re.escape(str(case / 'BraTS2021_00002_flair.nii.gz'))} has shape \(24, 24, 16\); their spatial shapes must match\.$")
+    for images in (case, root, [[str(case / f"BraTS2021_00002_{m}.nii.gz") for m in ("flair", "t1", "t1ce", "t2")]]):
+        with pytest.raises(DatasetError, match=pattern):
+            image_datalist(images, "brats")
+    affine = img.affine.copy()
+    affine[0, 3] += 5.0
+    nib.save(nib.Nifti1Image(arr, affine), t1)
+    with pytest.raises(DatasetError, match=r"case BraTS2021_00002: image .*_t1\.nii\.gz and image .*_flair\.nii\.gz have different affines"):
+        image_datalist(case, "brats")
+
+
+def test_brats_inference_inputs_name_what_is_missing(dataset_copy, tmp_path):
+    root = dataset_copy("brats")
+    assert len(image_datalist(root, "brats")) == 5
+    os.remove(root / "BraTS2021_00001/BraTS2021_00001_t2.nii.gz")
+    pattern = rf"^case BraTS2021_00001: modality 't2' file {re.escape(str(root / 'BraTS2021_00001/BraTS2021_00001_t2.nii.gz'))} is missing\.$"
+    with pytest.raises(DatasetError, match=pattern):  # was "... holds no BraTS case folder"
+        image_datalist(root / "BraTS2021_00001", "brats")
+    with pytest.raises(DatasetError, match=pattern):  # in a folder of cases: not skipped silently
+        image_datalist(root, "brats")
+    nowhere = tmp_path / "nowhere"
+    with pytest.raises(FileNotFoundError, match=rf"^'{re.escape(str(nowhere))}' does not exist; expected a BraTS case folder"):
+        image_datalist(nowhere, "brats")
+    with pytest.raises(FileNotFoundError, match=r"nope\.nii\.gz' is not an image file: it does not exist"):
+        image_datalist(tmp_path / "nope.nii.gz", "amos")
+    with pytest.raises(DatasetError, match=r"expected the 4 modality files flair, t1, t1ce, t2 of a BraTS case"):
+        image_datalist([[str(root / "BraTS2021_00000/BraTS2021_00000_flair.nii.gz")]], "brats")
+    shutil.rmtree(root / "BraTS2021_00001")
+    assert len(image_datalist(root, "brats")) == 4
