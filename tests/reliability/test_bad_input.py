@@ -23,7 +23,7 @@ import torch
 from _bundle_run import FAST_NET, REPO, bundle_env
 from monai.bundle import ConfigParser
 
-from monai_cwcd.data import amos_datalist, pengwin_datalist
+from monai_cwcd.data import amos_datalist, brats_datalist, pengwin_datalist
 
 
 
@@ -132,10 +132,26 @@ def row_labels_outside_set(tmp_path, copy_set):
 
 
 def row_wrong_channel_count(tmp_path, copy_set):
+    """A 2-channel CT is refused by the header check before training (it used to be caught by
+    ``InputChannelsGuard`` at the first batch holding it, or to end in a collate error)."""
     data = copy_set("amos")
     case = _first_train_case(data)
     _rewrite(case["image"], lambda a: np.stack([a, a], -1))
-    return _bundle_error(tmp_path, "amos", data, "ValueError", rf"input 'image' has 2 channel\(s\) .*the network expects 1.*{case['case_id']}")
+    return _bundle_error(tmp_path, "amos", data, "DatasetError",
+                         rf"case {case['case_id']}: image {re.escape(case['image'])} has shape \(24, 24, 16, 2\); "
+                         r"expected a single-channel 3D CT volume \(3 spatial axes, 1 channel\)\.$")
+
+
+def row_brats_multichannel_modality(tmp_path, copy_set):
+    """A BraTS modality saved as 4D with 2 channels (it used to fail in numpy: 'all the input arrays
+    must have same number of dimensions')."""
+    data = copy_set("brats")
+    first = brats_datalist(data, "train")[0]
+    victim, case = first["image"][3], first["case_id"]  # t2 of a training case
+    _rewrite(victim, lambda a: np.stack([a, a], -1))
+    return _bundle_error(tmp_path, "brats", data, "DatasetError",
+                         rf"case {case}: image {re.escape(victim)} has shape \(24, 24, 16, 2\); expected a single-channel 3D MRI "
+                         r"volume, one file per modality", **{"network_def#in_channels": 4, "network_def#out_channels": 3})
 
 
 def row_size_mismatch(tmp_path, copy_set):
