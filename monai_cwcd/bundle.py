@@ -28,6 +28,7 @@ import glob
 import inspect
 import json
 import logging
+import math
 import os
 import shutil
 import tempfile
@@ -45,6 +46,7 @@ __all__ = [
     "CONFIG_FILES",
     "bundle_dir",
     "check_dataset_dir",
+    "check_pixdim",
     "LinearDecayAfter",
     "linear_decay_after",
     "brats_regions_to_label",
@@ -132,6 +134,40 @@ def _demo_cache() -> str:
     from monai_cwcd.data.synthetic import default_cache_root
 
     return default_cache_root()
+
+
+def check_pixdim(pixdim: Any, spatial_dims: int = 3) -> Any:
+    """Check the bundles' ``pixdim`` (the voxel spacing ``Spacingd`` resamples to, in mm, also the
+    spacing of the contour width in mm): ``spatial_dims`` positive finite numbers, or one for every
+    axis. :func:`save_run_config` calls it before a training run writes anything (``inference.json``
+    and ``evaluate.json`` read the checked value from the run). MONAI's ``Spacingd`` alone would
+    silently repeat the last value of a short list and read a value <= 0 as "keep the image's
+    spacing".
+
+    Example:
+        >>> check_pixdim([1.0, 1.0, 1.0])
+        [1.0, 1.0, 1.0]
+
+    Args:
+        pixdim: the config's ``pixdim``.
+        spatial_dims: number of spatial axes. Defaults to 3.
+
+    Returns:
+        ``pixdim`` unchanged.
+
+    Raises:
+        ValueError: naming ``pixdim``, the value given and what is expected.
+    """
+    values = pixdim.tolist() if hasattr(pixdim, "tolist") else pixdim
+    values = [values] if isinstance(values, (int, float)) else values
+    ok = isinstance(values, Sequence) and not isinstance(values, (str, bytes)) and len(values) in (1, spatial_dims)
+    ok = ok and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0 for v in values)
+    if not ok:
+        raise ValueError(
+            f"pixdim must be {spatial_dims} positive numbers (mm), the voxel spacing along each spatial axis "
+            f"(or one number for all axes), e.g. --pixdim \"{json.dumps([1.0] * spatial_dims).replace(' ', '')}\"; got {pixdim!r}."
+        )
+    return pixdim
 
 
 class LinearDecayAfter:
@@ -348,7 +384,7 @@ def save_run_config(output_dir: str | os.PathLike, ckpt_dir: str | os.PathLike |
         RuntimeError: when not called from a config evaluated by ``monai.bundle`` (no
             ``ConfigParser`` on the call stack).
         ValueError: ``output_dir`` already holds another run (the message names the first
-            differing key and both values).
+            differing key and both values); a bad ``pixdim`` (:func:`check_pixdim`).
     """
     workflow, parser = _running_workflow()
     if parser is None:
@@ -357,6 +393,9 @@ def save_run_config(output_dir: str | os.PathLike, ckpt_dir: str | os.PathLike |
             "(e.g. train.json's initialize)."
         )
     run = Path(output_dir)
+    if "pixdim" in parser:
+        dims = parser.get("network_def#spatial_dims", 3)
+        check_pixdim(parser.get_parsed_content("pixdim"), dims if isinstance(dims, int) else 3)
     _check_same_run(run / RUN_CONFIG, parser.get())
     before = set(os.listdir(run)) if run.is_dir() else None
     config = deepcopy(parser.get())

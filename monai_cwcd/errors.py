@@ -19,6 +19,8 @@ middle. This module finds that message and prints it last:
   ``terminate called without an active exception`` (exit 134).
 - :func:`check_overrides` refuses a ``python -m monai.bundle run`` override whose key is not in the
   config (``--epoch 1`` for ``--epochs 1``), naming the closest existing key, before anything runs.
+- :func:`check_tracking` refuses ``--tracking mlflow`` without MLflow, before anything runs, and
+  removes the config MONAI saved for the tracker when a run fails before producing anything.
 
 The bundles call :func:`setup_bundle_run` as the first item of ``initialize``; the ``monai-cwcd``
 command reports its errors with :func:`report_error`. Documented in ``docs/reliability.md``.
@@ -51,6 +53,7 @@ __all__ = [
     "on_failure",
     "wait_for_pool_workers",
     "check_overrides",
+    "check_tracking",
     "setup_bundle_run",
 ]
 
@@ -420,16 +423,104 @@ def check_overrides(argv: Sequence[str] | None = None) -> None:
         )
 
 
+# ------------------------------------------------------------------------------- tracking check
+
+_MLFLOW_INSTALL = "pip install -e '.[tracking]' (or pip install mlflow)"
+_EXECUTED_NAME = re.compile(r"\+ '/(config_\d{8}_\d{6}\.json)'$")
+
+
+def _executed_config(parser: Any) -> str | None:
+    """Path of the config MONAI's ``--tracking`` saved (``save_execute_config``; by default
+    ``<output_dir>/config_<date>.json``), or None."""
+    raw = parser.get("save_execute_config", None)
+    if not raw:
+        return None
+    try:
+        match = _EXECUTED_NAME.search(raw) if isinstance(raw, str) else None
+        if match:  # MONAI's default: "<output_dir> + '/config_<date>.json'", written to the resolved output_dir
+            return os.path.join(os.fspath(parser.get_parsed_content("output_dir")), match.group(1))
+        return os.fspath(parser.get_parsed_content("save_execute_config"))
+    except Exception:  # an unresolvable output_dir: nothing of ours to clean up
+        return None
+
+
+def _remove_lone_executed_config(path: str) -> None:
+    """After a failed run: remove MONAI's saved config ``path`` and its folder when the folder holds
+    nothing else (the run produced nothing; a run that got further keeps it)."""
+    folder = os.path.dirname(path) or "."
+    if os.path.isfile(path) and os.listdir(folder) == [os.path.basename(path)]:
+        os.remove(path)
+        try:
+            os.rmdir(folder)
+        except OSError:
+            pass
+
+
+def check_tracking(argv: Sequence[str] | None = None) -> None:
+    """Check ``--tracking`` of a ``python -m monai.bundle run`` command line before anything runs.
+
+    With ``--tracking`` MONAI saves the executed config (``<output_dir>/config_<date>.json``) while it
+    builds the workflow, before any config code runs; a run that fails before producing anything
+    removes it again (and the folder, when that leaves it empty), so nothing half-written is left.
+    ``--tracking mlflow`` (or a settings file using MONAI's ``MLFlowHandler``) needs MLflow: without
+    it the run stops here instead of at the first handler (MONAI's ``OptionalImportError``).
+    Does nothing unless ``argv`` is a ``monai.bundle run`` command line with ``--tracking``.
+
+    Args:
+        argv: the command line. Defaults to ``None`` (``sys.argv``).
+
+    Raises:
+        OptionalImportError: (an ``ImportError``) ``--tracking mlflow`` and ``import mlflow`` fails,
+            naming the install command.
+    """
+    args = _bundle_run_args(list(sys.argv if argv is None else argv))
+    if args is None:
+        return
+    import importlib
+    import json
+
+    from monai.bundle import ConfigParser
+    from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS
+    from monai.utils import OptionalImportError
+
+    from monai_cwcd.bundle import _running_workflow
+
+    flags = _flags(args)
+    if "args_file" in flags:
+        flags = {**ConfigParser.load_config_file(str(flags["args_file"])), **flags}
+    tracking = flags.get("tracking")
+    if tracking is None:
+        return
+    _, parser = _running_workflow()
+    executed = _executed_config(parser) if parser is not None else None
+    if executed is not None:
+        on_failure(lambda: _remove_lone_executed_config(executed))
+    if isinstance(tracking, str) and tracking in DEFAULT_EXP_MGMT_SETTINGS:
+        settings = DEFAULT_EXP_MGMT_SETTINGS[tracking]
+    elif isinstance(tracking, str):
+        settings = ConfigParser.load_config_files(tracking)
+    else:
+        settings = tracking
+    if "MLFlowHandler" not in json.dumps(settings, default=str):
+        return
+    try:
+        importlib.import_module("mlflow")
+    except ImportError as e:
+        raise OptionalImportError(f"--tracking {tracking} needs MLflow: {_MLFLOW_INSTALL}") from e
+
+
 def setup_bundle_run() -> None:
     """First item of the bundles' ``initialize``: :func:`install_excepthook`, then
-    :func:`check_overrides` of the command line.
+    :func:`check_tracking` and :func:`check_overrides` of the command line.
 
     Example (a bundle config)::
 
         "initialize": ["$monai_cwcd.errors.setup_bundle_run()", ...]
 
     Raises:
+        OptionalImportError: ``--tracking mlflow`` without MLflow installed.
         UnknownOverrideError: an override names a key that is not in the config.
     """
     install_excepthook()
+    check_tracking()
     check_overrides()

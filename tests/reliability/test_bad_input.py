@@ -41,14 +41,22 @@ def _train(parser):
     parser.get_parsed_content("train#trainer").run()
 
 
-def _bundle_error(tmp_path, bundle, data, error, pattern, env=None, argv=(), **updates):
+# ``python -m monai.bundle`` in a Python where ``import mlflow`` fails, as when MLflow is not installed
+WITHOUT_MLFLOW = [
+    "-c",
+    "import runpy, sys; sys.modules['mlflow'] = None; sys.argv = ['monai.bundle', *sys.argv[1:]]; "
+    "runpy.run_module('monai.bundle', run_name='__main__', alter_sys=True)",
+]
+
+
+def _bundle_error(tmp_path, bundle, data, error, pattern, env=None, argv=(), launcher=("-m", "monai.bundle"), **updates):
     """An error row: the bundle command (train + demo configs, a fast-network overlay holding
-    ``updates``, extra command-line ``argv``) and the expected last line ``<error>: <pattern>``.
-    Run later by :func:`_run`, checked by :func:`_check_contract`."""
+    ``updates``, extra command-line ``argv``; ``python <launcher> run ...``) and the expected last
+    line ``<error>: <pattern>``. Run later by :func:`_run`, checked by :func:`_check_contract`."""
     overlay = tmp_path / "fast.json"
     overlay.write_text(json.dumps({**FAST_NET, "epochs": 1, "batch_size": 1, **updates}))
     files = [f"bundles/{bundle}/train.json", f"bundles/{bundle}/demo.json", str(overlay)]
-    cmd = [sys.executable, "-m", "monai.bundle", "run", "--config_file", json.dumps(files), "--dataset_dir", str(data),
+    cmd = [sys.executable, *launcher, "run", "--config_file", json.dumps(files), "--dataset_dir", str(data),
            "--output_dir", str(tmp_path / "out"), *argv]
     out = tmp_path / "out"
     return {"cmd": cmd, "env": env or {}, "error": error, "pattern": pattern, "tmp_path": tmp_path,
@@ -288,6 +296,21 @@ def row_cwcd_alpha_out_of_range(tmp_path, copy_set):
 
 def row_contour_kernel_size_zero(tmp_path, copy_set):
     return _bundle_error(tmp_path, "amos", copy_set("amos"), "ValueError", r"kernel_size must be >= 1, got 0", contour_kernel_size=0)
+
+
+def row_pixdim_two_values(tmp_path, copy_set):
+    """``--pixdim "[1.0,1.0]"`` for 3D data (it used to train silently, MONAI's Spacingd repeating the
+    last value)."""
+    return _bundle_error(tmp_path, "pengwin", copy_set("pengwin"), "ValueError",
+                         r"pixdim must be 3 positive numbers \(mm\).*; got \[1\.0, 1\.0\]\.$", argv=["--pixdim", "[1.0,1.0]"])
+
+
+def row_tracking_without_mlflow(tmp_path, copy_set):
+    """``--tracking mlflow`` where MLflow is not installed (it used to end in MONAI's OptionalImportError
+    at the first handler and leave MONAI's config_<date>.json in the run folder)."""
+    return _bundle_error(tmp_path, "amos", copy_set("amos"), "OptionalImportError",
+                         r": --tracking mlflow needs MLflow: pip install -e '\.\[tracking\]' \(or pip install mlflow\)$",
+                         argv=["--tracking", "mlflow"], launcher=WITHOUT_MLFLOW)
 
 
 def row_unknown_override(tmp_path, copy_set):
