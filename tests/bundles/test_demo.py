@@ -2,7 +2,8 @@
 overlay PNG and summary.json beside the training curves, no warning from our own code.
 
 The default test runs demo.json on the tiny test data with size-reducing overrides; the slow test
-runs the real demo on the synthetic AMOS data and checks that it learns (mean Dice >= 0.60)."""
+runs the real demo on the synthetic AMOS data and checks that it learns (mean Dice >= 0.60). The
+BraTS and PENGWIN demos have a slow learning test each (their figures: docs/bundles.md)."""
 
 from __future__ import annotations
 
@@ -92,4 +93,34 @@ def test_demo_learns(tmp_path, monkeypatch):
     proc = check(bundle_cmd("run", "--config_file", DEMO, "--output_dir", str(out), timeout=1800))
     summary = _check_outputs(proc, out)
     assert summary["value"] >= 0.60, summary
+    _no_own_warnings(proc)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    "bundle, threshold, learned, min_learned",
+    [
+        # measured (two threads): 0.840, TC 0.885, WT 0.886, ET 0.750
+        ("brats", 0.60, {"tc": 0.6, "wt": 0.6, "et": 0.5}, 3),
+        # measured: 0.397 with two threads (left and right hip main pieces 0.90, 0.91, sacrum 0.00),
+        # 0.580 with one (all three main pieces 0.87-0.89); the other fragments are not learned yet
+        ("pengwin", 0.30, {"sacrum_1": 0.6, "left_hip_1": 0.6, "right_hip_1": 0.6}, 2),
+    ],
+    ids=["brats", "pengwin"],
+)
+def test_brats_pengwin_demo_learns(tmp_path, monkeypatch, bundle, threshold, learned, min_learned):
+    """The real BraTS / PENGWIN demo (synthetic data generated into a fresh cache) learns: the best
+    ``val_mean_dice`` passes ``threshold`` and at least ``min_learned`` of the ``learned``
+    structures pass their Dice (docs/bundles.md, "BraTS and PENGWIN demos: measured figures")."""
+    out = tmp_path / "demo"
+    monkeypatch.setenv("MONAI_CWCD_CACHE", str(tmp_path / "cache"))
+    files = f"['bundles/{bundle}/train.json','bundles/{bundle}/demo.json']"
+    proc = check(bundle_cmd("run", "--config_file", files, "--output_dir", str(out), timeout=2400))
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["epochs"] == json.loads((REPO / "bundles" / bundle / "demo.json").read_text())["epochs"]
+    assert summary["value"] >= threshold, summary
+    passed = [name for name, low in learned.items() if summary["per_class"][name] >= low]
+    assert len(passed) >= min_learned, (passed, summary)
+    for name in ("training_curves.png", "validation_overlay.png"):
+        assert (out / name).is_file(), name
     _no_own_warnings(proc)
