@@ -229,6 +229,18 @@ def linear_decay_after(
     return LambdaLR(optimizer, LinearDecayAfter(epochs, base_lr, start_epoch, end_lr))
 
 
+def _brats_masks(regions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The TC, WT and ET masks (each (1, *spatial), bool, threshold 0.5) of BraTS regions (3, *spatial).
+
+    Raises:
+        ValueError: when the first axis is not 3.
+    """
+    if regions.shape[0] != 3:
+        raise ValueError(f"expected BraTS regions (TC, WT, ET) of shape (3, *spatial), got {tuple(regions.shape)}.")
+    tc, wt, et = (regions[i : i + 1] > 0.5 for i in range(3))
+    return tc, wt, et
+
+
 def brats_regions_to_label(regions: torch.Tensor) -> torch.Tensor:
     """Binary BraTS regions (TC, WT, ET), shape (3, *spatial), back to one BraTS label map
     (1, *spatial) with 1 = necrotic core (TC without ET), 2 = oedema (WT without TC), 4 = ET.
@@ -247,9 +259,7 @@ def brats_regions_to_label(regions: torch.Tensor) -> torch.Tensor:
     Raises:
         ValueError: when the first axis is not 3.
     """
-    if regions.shape[0] != 3:
-        raise ValueError(f"expected BraTS regions (TC, WT, ET) of shape (3, *spatial), got {tuple(regions.shape)}.")
-    tc, wt, et = (regions[i : i + 1] > 0.5 for i in range(3))
+    tc, wt, et = _brats_masks(regions)
     out = torch.zeros_like(regions[:1])
     out[wt] = 2
     out[tc] = 1
@@ -275,9 +285,7 @@ def brats_nest_regions(regions: torch.Tensor) -> torch.Tensor:
     Raises:
         ValueError: when the first axis is not 3.
     """
-    if regions.shape[0] != 3:
-        raise ValueError(f"expected BraTS regions (TC, WT, ET) of shape (3, *spatial), got {tuple(regions.shape)}.")
-    tc, wt, et = (regions[i : i + 1] > 0.5 for i in range(3))
+    tc, wt, et = _brats_masks(regions)
     tc = tc | et
     wt = wt | tc
     out = regions.clone() if regions.is_floating_point() else regions.clone().float()

@@ -311,6 +311,20 @@ def _bundle_run_args(argv: Sequence[str]) -> list[str] | None:
     return list(argv[2:]) if tuple(parts[-3:]) == ("monai", "bundle", "__main__.py") else None
 
 
+def _run_flags(argv: Sequence[str] | None) -> dict[str, Any] | None:
+    """The flags (:func:`_flags`) of a ``monai.bundle run`` command line (``None``: ``sys.argv``),
+    with those of its ``--args_file`` under them; None when it is not such a command line."""
+    args = _bundle_run_args(list(sys.argv if argv is None else argv))
+    if args is None:
+        return None
+    flags = _flags(args)
+    if "args_file" in flags:
+        from monai.bundle import ConfigParser
+
+        flags = {**ConfigParser.load_config_file(str(flags["args_file"])), **flags}
+    return flags
+
+
 def _flags(args: Sequence[str]) -> dict[str, Any]:
     """``{name: raw value}`` of the ``--name value`` / ``--name=value`` flags (python-fire's syntax;
     ``-`` in names read as ``_``); arguments after a lone ``--`` are fire's own."""
@@ -381,16 +395,13 @@ def check_overrides(argv: Sequence[str] | None = None) -> None:
         UnknownOverrideError: (a ``ValueError``) naming each unknown key, the config files and the
             closest existing key (``difflib``).
     """
-    args = _bundle_run_args(list(sys.argv if argv is None else argv))
-    if args is None:
+    flags = _run_flags(argv)
+    if flags is None:
         return
     from monai.bundle import ConfigParser
     from monai.bundle.utils import DEFAULT_EXP_MGMT_SETTINGS
     from monai.utils import ensure_tuple
 
-    flags = _flags(args)
-    if "args_file" in flags:
-        flags = {**ConfigParser.load_config_file(str(flags["args_file"])), **flags}
     if flags.get("config_file") is None:
         return
     files = [str(f) for f in ensure_tuple(flags["config_file"])]
@@ -473,8 +484,8 @@ def check_tracking(argv: Sequence[str] | None = None) -> None:
         OptionalImportError: (an ``ImportError``) ``--tracking mlflow`` and ``import mlflow`` fails,
             naming the install command.
     """
-    args = _bundle_run_args(list(sys.argv if argv is None else argv))
-    if args is None:
+    flags = _run_flags(argv)
+    if flags is None:
         return
     import importlib
     import json
@@ -485,9 +496,6 @@ def check_tracking(argv: Sequence[str] | None = None) -> None:
 
     from monai_cwcd.bundle import _running_workflow
 
-    flags = _flags(args)
-    if "args_file" in flags:
-        flags = {**ConfigParser.load_config_file(str(flags["args_file"])), **flags}
     tracking = flags.get("tracking")
     if tracking is None:
         return
